@@ -9,9 +9,9 @@ import argparse
 import sys
 
 from ..errors import MetafsError
-from . import common, namespaces
+from . import common, mount, namespaces
 
-GROUPS = (namespaces,)
+GROUPS = (namespaces, mount)
 
 
 def parser() -> argparse.ArgumentParser:
