@@ -51,7 +51,10 @@ def handler(fn: Callable[..., Any]) -> Callable[..., Any]:
         except pyfuse3.FUSEError:
             raise
         except MetafsError as exc:
-            log.debug("%s: %s", fn.__name__, exc)
+            if exc.errno == errno.EIO:  # a corrupt store, say: nothing a caller did
+                log.exception("%s%r failed", fn.__name__, args[:2])
+            else:
+                log.debug("%s: %s", fn.__name__, exc)
             raise pyfuse3.FUSEError(exc.errno) from None
         except Exception:
             log.exception("unexpected error in %s%r", fn.__name__, args[:2])

@@ -176,8 +176,8 @@ class Tree:
     def writable_field(self, path: Path) -> Field:
         """How the file at `path` takes a value; NotPermitted for a read-only file."""
         self._check_writable()
-        if len(path) == 5 and path[2] == LABELS:
-            return Field("label", "label", label_key=path[4])
+        if len(path) == 4 and path[2] == LABELS:
+            return Field("label", "label", label_key=path[3])
         if len(path) == 3:
             field = _fields(path[0]).get(path[2])
             if field is not None:
@@ -247,8 +247,8 @@ class Tree:
                 images.delete_draft(path[1])
 
     def unlink(self, path: Path) -> None:
-        if len(path) == 5 and path[2] == LABELS:
-            self.remove_label(path[:2], path[4])
+        if len(path) == 4 and path[2] == LABELS:
+            self.remove_label(path[:2], path[3])
             return
         self._check_writable()
         raise NotPermitted(f"{'/'.join(path)} cannot be absent")
@@ -262,8 +262,8 @@ class Tree:
             with self.store.write() as tx:
                 Images(tx, self.namespace).rename(old[1], new[1])
             return
-        if len(old) == 5 and old[2] == LABELS:
-            self._rename_label(old[:2], old[4], new[4], replace)
+        if len(old) == 4 and old[2] == LABELS:
+            self._rename_label(old[:2], old[3], new[3], replace)
             return
         raise NotPermitted(f"{'/'.join(old)} cannot be renamed")
 
