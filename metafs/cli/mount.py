@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     # for tests and benchmarks
     mount.add_argument("--max-map-size", type=int, default=None, help=argparse.SUPPRESS)
     mount.add_argument("--cache-timeout", type=float, default=None, help=argparse.SUPPRESS)
+    mount.add_argument("--max-nodes", type=int, default=None, help=argparse.SUPPRESS)
     mount.set_defaults(func=cmd_mount)
 
     umount = sub.add_parser("umount", aliases=["unmount"], help="unmount a metafs mount")
@@ -72,6 +73,8 @@ def cmd_mount(args: argparse.Namespace) -> int:
         options.max_map_size = args.max_map_size
     if args.cache_timeout is not None:
         options.cache_timeout = args.cache_timeout
+    if args.max_nodes is not None:
+        options.max_nodes = args.max_nodes
     if args.read_only and not (options.store / "data.mdb").exists():
         raise SystemExit(f"metafs: no store at {options.store}")
     if args.foreground:

@@ -38,6 +38,7 @@ class MountOptions:
     default_runtime: str = DEFAULT_RUNTIME
     default_spec: AnyValue = field(default_factory=lambda: EMPTY_SPEC)
     cache_timeout: float = 0.9
+    max_nodes: int = 50_000
     max_map_size: int = DEFAULT_MAX_MAP_SIZE
     log_file: Path | None = None
     debug: bool = False
@@ -102,7 +103,7 @@ def serve(options: MountOptions, ready: Callable[[str | None], None] | None = No
         default_runtime=options.default_runtime,
         default_spec=options.default_spec,
     )
-    ops = Operations(tree, timeout=options.cache_timeout)
+    ops = Operations(tree, timeout=options.cache_timeout, max_nodes=options.max_nodes)
     fuse_options = set(pyfuse3.default_options) | {"fsname=metafs", "subtype=metafs"}
     if options.readonly:
         fuse_options.add("ro")
@@ -114,7 +115,7 @@ def serve(options: MountOptions, ready: Callable[[str | None], None] | None = No
     log.info("mounted %s (store %s, namespace %s)", options.mountpoint, options.store,
              options.namespace)
     try:
-        trio.run(_run, ready)
+        trio.run(_run, ops, ready)
     except BaseException:
         log.exception("the mount loop failed")
         return 1
@@ -126,11 +127,12 @@ def serve(options: MountOptions, ready: Callable[[str | None], None] | None = No
     return 0
 
 
-async def _run(ready: Callable[[str | None], None] | None) -> None:
+async def _run(ops: Operations, ready: Callable[[str | None], None] | None) -> None:
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(*_SIGNALS) as signals:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
             nursery.start_soon(_on_signal, signals)
+            nursery.start_soon(ops.sweep)
             if ready is not None:
                 ready(None)
             await pyfuse3.main()

@@ -11,6 +11,9 @@
 - A listing resumes from the last name it returned (one seek per readdir request).
 - Every handler maps `MetafsError.errno` to `FUSEError`; anything unexpected is logged with its
   traceback and answered with EIO, so no request can end the mount.
+- Memory: the kernel keeps what was walked cached, and so holds references to every node.
+  Past `max_nodes`, the least recently looked-up object directories are invalidated; the
+  kernel then forgets their subtrees and the nodes are freed.
 - Coherence: entries and attributes are cached by the kernel for `timeout` seconds (below one
   second, so another process's change shows within it); changes made through the mount
   invalidate the touched files at once, from a thread, since notifying the kernel may block.
@@ -24,11 +27,13 @@ import os
 import queue
 import stat
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pyfuse3
+import trio
 
 from .. import buckets as B
 from ..codec import now_ns
@@ -126,10 +131,11 @@ class Notifier:
 class Operations(pyfuse3.Operations):
     enable_writeback_cache = False  # write errors must reach the writer
 
-    def __init__(self, tree: Tree, *, timeout: float = 0.9) -> None:
+    def __init__(self, tree: Tree, *, timeout: float = 0.9, max_nodes: int = 50_000) -> None:
         super().__init__()
         self.tree = tree
         self.timeout = timeout
+        self.max_nodes = max_nodes
         self.uid, self.gid = os.getuid(), os.getgid()
         self.notifier: Notifier | None = None
         self._nodes: dict[int, Node] = {ROOT: Node(0, "")}
@@ -140,6 +146,7 @@ class Operations(pyfuse3.Operations):
         self._dirs: dict[int, DirHandle] = {}
         self._next_fh = 1
         self._pending: set[int] = set()  # labels created by open files, not yet given a value
+        self._recent: OrderedDict[int, None] = OrderedDict()  # object dirs, last looked up last
 
     def init(self) -> None:
         self.notifier = Notifier()
@@ -172,7 +179,35 @@ class Operations(pyfuse3.Operations):
         self._index[(parent, name)] = ino
         return ino, True
 
+    def _touch(self, parent: int, ino: int) -> None:
+        """Note the use of an object directory (a child of images/ or containers/)."""
+        if self._nodes[parent].parent == ROOT:
+            self._recent[ino] = None
+            self._recent.move_to_end(ino)
+
+    async def sweep(self, interval: float = 0.5) -> None:
+        """Keep the node table near `max_nodes` by letting the kernel forget old subtrees."""
+        while True:
+            await trio.sleep(interval)
+            try:
+                self._sweep()
+            except Exception:
+                log.exception("sweep")
+
+    def _sweep(self) -> None:
+        excess = len(self._nodes) - self.max_nodes
+        if excess <= 0 or self.notifier is None:
+            return
+        # an object directory brings about ten nodes with it
+        for _ in range(min(len(self._recent), excess // 10 + 1)):
+            ino, _ = self._recent.popitem(last=False)
+            node = self._nodes.get(ino)
+            if node is not None:
+                parent = self._path(node.parent)
+                self.notifier.entry(node.parent, self._filename(parent, node.name))
+
     def _drop(self, ino: int) -> None:
+        self._recent.pop(ino, None)
         node = self._nodes.pop(ino, None)
         if node is not None and self._index.get((node.parent, node.name)) == ino:
             del self._index[(node.parent, node.name)]
@@ -184,6 +219,7 @@ class Operations(pyfuse3.Operations):
     def _entry(self, parent: int, name: str, st: Stat) -> pyfuse3.EntryAttributes:
         ino, _ = self._node_for(parent, name)
         self._nodes[ino].lookups += 1
+        self._touch(parent, ino)
         return self._attrs(ino, st)
 
     def _attrs(self, ino: int, st: Stat, timeout: float | None = None) -> pyfuse3.EntryAttributes:
@@ -300,12 +336,12 @@ class Operations(pyfuse3.Operations):
     @handler
     def open(self, ino: int, flags: int, ctx: Any = None) -> pyfuse3.FileInfo:
         path = self._path(ino)
-        st = self._stat(ino, path)
-        if st.is_dir:
+        if self.tree.is_dir(path):
             raise pyfuse3.FUSEError(errno.EISDIR)
-        writing = (flags & os.O_ACCMODE) != os.O_RDONLY
-        field = self._writable_field(ino, path) if writing else None
-        return self._open(ino, field)
+        if (flags & os.O_ACCMODE) == os.O_RDONLY:
+            return self._open(ino, None)  # a vanished file fails at read
+        self._stat(ino, path)
+        return self._open(ino, self._writable_field(ino, path))
 
     def _writable_field(self, ino: int, path: Path) -> fields.Field:
         if ino in self._pending:
@@ -457,6 +493,7 @@ class Operations(pyfuse3.Operations):
                     self._drop(ino)
                 return
             self._nodes[ino].lookups += 1
+            self._touch(handle.ino, ino)
             handle.offset, handle.last = offset, name
 
     @handler

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import heapq
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -57,6 +58,7 @@ EMPTY_SPEC = AnyValue(SPEC_TYPE_URL, b"{}")
 
 Path = tuple[str, ...]
 Object = Image | Container
+CACHED_OBJECTS = 256
 
 
 class NotPermitted(MetafsError):
@@ -98,6 +100,10 @@ class Tree:
         self.default_runtime = default_runtime
         self.default_spec = default_spec
         self.started = now_ns()  # the time of the fixed directories
+        # Objects read at the store's current generation; any commit, by any process, empties
+        # it. One `cat` asks for the same object three times (lookup, open, read).
+        self._objects: OrderedDict[tuple[str, str], Object | None] = OrderedDict()
+        self._generation = -1
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -105,11 +111,12 @@ class Tree:
         """What `path` is, or None if it does not exist."""
         if len(path) <= 1:
             return Stat(True, mtime=self.started) if not path or path[0] in TOP else None
-        with self.store.read() as tx:
-            obj = self._load(tx, path[0], path[1])
-            if obj is None:
-                return None
-            return self._stat_in(obj, path[0], path[2:])
+        obj = self._object(path[0], path[1])
+        return None if obj is None else self._stat_in(obj, path[0], path[2:])
+
+    @staticmethod
+    def is_dir(path: Path) -> bool:
+        return len(path) <= 2 or (len(path) == 3 and path[2] == LABELS)
 
     def list(self, path: Path, after: str | None = None) -> Iterator[tuple[str, Stat | None]]:
         """(name, stat) of the entries of a directory in a stable order, those after `after`.
@@ -120,28 +127,27 @@ class Tree:
             for name in _after(list(TOP), after):
                 yield name, Stat(True, mtime=self.started)
             return
-        with self.store.read() as tx:
-            if len(path) == 1:
+        if len(path) == 1:
+            with self.store.read() as tx:
                 for name in self._names(tx, path[0], after):
                     yield name, None
-                return
-            obj = self._load(tx, path[0], path[1])
-            if obj is None:
-                raise NotFound("/".join(path))
-            if len(path) == 2:
-                names = _after([*_fields(path[0]), LABELS, *TIMES], after)
-            else:
-                names = sorted(obj.labels, key=B.enc)
-                if after is not None:
-                    names = [n for n in names if B.enc(n) > B.enc(after)]
-            for name in names:
-                yield name, self._stat_in(obj, path[0], (*path[2:], name))
+            return
+        obj = self._object(path[0], path[1])
+        if obj is None:
+            raise NotFound("/".join(path))
+        if len(path) == 2:
+            names = _after([*_fields(path[0]), LABELS, *TIMES], after)
+        else:
+            names = sorted(obj.labels, key=B.enc)
+            if after is not None:
+                names = [n for n in names if B.enc(n) > B.enc(after)]
+        for name in names:
+            yield name, self._stat_in(obj, path[0], (*path[2:], name))
 
     def read(self, path: Path) -> bytes:
         """The contents of a file: its value and one newline."""
-        with self.store.read() as tx:
-            obj = self._load(tx, path[0], path[1]) if len(path) >= 3 else None
-            value = _value(obj, path[2:]) if obj is not None else None
+        obj = self._object(path[0], path[1]) if len(path) >= 3 else None
+        value = _value(obj, path[2:]) if obj is not None else None
         if value is None:
             raise NotFound("/".join(path))
         return B.enc(value) + b"\n"
@@ -153,7 +159,7 @@ class Tree:
             if len(path) == 1:
                 candidates: Iterator[str] = self._names(tx, path[0], None, start=start)
             else:
-                obj = self._load(tx, path[0], path[1])
+                obj = self._object(path[0], path[1])
                 candidates = iter(obj.labels if obj is not None else ())
             for name in candidates:
                 raw = B.enc(name)
@@ -165,8 +171,7 @@ class Tree:
 
     def labels(self, path: Path) -> dict[str, str]:
         """The labels of the object at `path` (`(collection, name)`)."""
-        with self.store.read() as tx:
-            obj = self._load(tx, path[0], path[1])
+        obj = self._object(path[0], path[1])
         if obj is None:
             raise NotFound("/".join(path))
         return obj.labels
@@ -182,8 +187,7 @@ class Tree:
             field = _fields(path[0]).get(path[2])
             if field is not None:
                 if path[2] in FIXED_ONCE_SET:
-                    with self.store.read() as tx:
-                        obj = self._load(tx, path[0], path[1])
+                    obj = self._object(path[0], path[1])
                     if obj is not None and _value(obj, path[2:]):
                         raise NotPermitted(f"{path[2]} is fixed once set")
                 return field
@@ -272,6 +276,23 @@ class Tree:
     def _check_writable(self) -> None:
         if self.readonly:
             raise ReadOnlyMount("the mount is read-only")
+
+    def _object(self, collection: str, name: str) -> Object | None:
+        """The object as the store holds it now (cached while no commit happens)."""
+        generation = self.store.generation()
+        if generation != self._generation:
+            self._objects.clear()
+            self._generation = generation
+        key = (collection, name)
+        if key in self._objects:
+            self._objects.move_to_end(key)
+            return self._objects[key]
+        with self.store.read() as tx:
+            obj = self._load(tx, collection, name)
+        self._objects[key] = obj
+        if len(self._objects) > CACHED_OBJECTS:
+            self._objects.popitem(last=False)
+        return obj
 
     def _load(self, tx: Txn, collection: str, name: str) -> Object | None:
         if collection == IMAGES:
