@@ -130,3 +130,27 @@ def test_readdir_resumes_across_requests(mount_factory):
     listed = mnt.sh("ls -f images").stdout.split("\n")[:-1]
     assert listed == expected
     assert mnt.sh("ls images | wc -l").stdout.strip() == "2000"
+
+
+def test_walked_nodes_are_forgotten_past_max_nodes(mount_factory):
+    """The daemon's memory follows a bound, not the number of objects walked: past
+    --max-nodes it lets the kernel forget old subtrees, and their nodes are freed (a fresh
+    lookup then gets a new inode number)."""
+
+    def many(store):
+        for i in range(60):
+            make_image(store, f"walk-{i:03d}:1", {"k": "v"})
+
+    mnt, _ = mount_factory("--max-nodes", "100", fill=many)
+    first = mnt.sh("stat -c %i images/walk-000:1/digest", check=True).stdout
+    assert mnt.sh("cat images/*/digest images/*/labels/k | wc -l").stdout.strip() == "120"
+    assert wait_for_change(lambda: mnt.sh("stat -c %i images/walk-000:1/digest").stdout, first)
+
+
+def wait_for_change(read, old, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if read() != old:
+            return True
+        time.sleep(0.1)
+    return False
