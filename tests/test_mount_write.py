@@ -312,3 +312,18 @@ def test_chmod_chown_link_symlink_mknod_are_eperm(mnt, store, img):
 def test_missing_paths_are_enoent(mnt):
     for command in ("cat images/nope/digest", "ls containers/nope", "cat images/%2E/size"):
         refused(mnt.sh(command), "No such file or directory")
+
+
+def test_a_read_right_after_a_write_sees_the_new_value(mnt, store, img):
+    """The old value may sit in the page cache; a write through the mount must not leave it."""
+    name, d = img
+    script = f"""
+    bad=0
+    for i in $(seq 60); do
+        echo v$i > {d}/labels/env; [ "$(cat {d}/labels/env)" = v$i ] || bad=$((bad+1))
+        echo $((i * 100)) > {d}/size; [ "$(cat {d}/size)" = $((i * 100)) ] || bad=$((bad+1))
+    done
+    echo $bad
+    """
+    assert mnt.sh(script).stdout == "0\n"
+    assert image(store, name).labels["env"] == "v60" and image(store, name).target.size == 6000
