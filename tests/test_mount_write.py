@@ -154,6 +154,8 @@ def test_container_fields(mnt, store, ctr):
     mnt.sh(f"echo overlayfs > {d}/snapshotter && echo key-1 > {d}/snapshotkey", check=True)
     got = container(store, cid)
     assert (got.snapshotter, got.snapshot_key) == ("overlayfs", "key-1")
+    mnt.sh(f"mv {d}/labels/env {d}/labels/where && echo 1 > {d}/labels/n", check=True)
+    assert container(store, cid).labels == {"where": "prod", "n": "1"}
 
 
 def test_read_only_fields_are_eperm_even_for_root(mnt, store, img, ctr):
@@ -215,13 +217,17 @@ def test_mkdir_image_is_a_draft_until_its_target_is_complete(mnt, store):
     assert mnt.sh("cat images/draft.example%2Fapp:1/digest").stdout == "\n"
     mnt.sh(f"cd images/draft.example%2Fapp:1 && echo {MANIFEST} > mediatype && echo 99 > size",
            check=True)
+    mnt.sh("cd images/draft.example%2Fapp:1 && echo a > labels/x && setfattr -n user.y -v b .",
+           check=True)
     with store.read() as tx:
         assert Images(tx, NS).is_draft(name)
+        assert Images(tx, NS).draft(name).labels == {"x": "a", "y": "b"}
     mnt.sh(f"echo {DIGEST_B} > images/draft.example%2Fapp:1/digest", check=True)
     with store.read() as tx:
         images = Images(tx, NS)
         assert images.exists(name) and not images.is_draft(name)
         assert images.get(name).target.digest == DIGEST_B
+        assert images.get(name).labels == {"x": "a", "y": "b"}
 
 
 def test_mkdir_container_gets_default_runtime_and_empty_spec(mnt, store):
