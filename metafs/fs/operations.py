@@ -360,7 +360,7 @@ class Operations(pyfuse3.Operations):
     def create(self, parent: int, filename: bytes, mode: int, flags: int, ctx: Any) -> Any:
         """A new file in a labels directory is a new label, stored when a value is written."""
         parent_path = self._path(parent)
-        self.tree._check_writable()
+        self.tree.check_writable()
         if len(parent_path) != 3 or parent_path[2] != LABELS:
             raise pyfuse3.FUSEError(errno.EPERM)
         key = self._name(parent_path, filename, creating=True)

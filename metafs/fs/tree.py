@@ -180,7 +180,7 @@ class Tree:
 
     def writable_field(self, path: Path) -> Field:
         """How the file at `path` takes a value; NotPermitted for a read-only file."""
-        self._check_writable()
+        self.check_writable()
         if len(path) == 4 and path[2] == LABELS:
             return Field("label", "label", label_key=path[3])
         if len(path) == 3:
@@ -195,7 +195,7 @@ class Tree:
 
     def commit(self, path: Path, value: str) -> None:
         """Store a complete, parsed value written to the file at `path`."""
-        self._check_writable()
+        self.check_writable()
         collection, name, sub = path[0], path[1], path[2:]
         with self.store.write() as tx:
             if sub[0] == LABELS:
@@ -208,14 +208,14 @@ class Tree:
 
     def set_label(self, path: Path, key: str, value: str) -> None:
         """Set (or, with an empty value, remove) one label of the object at `path`."""
-        self._check_writable()
+        self.check_writable()
         if not key:
             raise InvalidArgument("label key must not be empty")
         with self.store.write() as tx:
             self._set_label(tx, path[0], path[1], key, value)
 
     def remove_label(self, path: Path, key: str) -> None:
-        self._check_writable()
+        self.check_writable()
         with self.store.write() as tx:
             obj = self._load(tx, path[0], path[1])
             if obj is None or key not in obj.labels:
@@ -223,7 +223,7 @@ class Tree:
             self._set_label(tx, path[0], path[1], key, "")
 
     def mkdir(self, path: Path) -> None:
-        self._check_writable()
+        self.check_writable()
         if len(path) != 2 or path[0] not in TOP:
             raise NotPermitted("directories are made only in images/ and containers/")
         with self.store.write() as tx:
@@ -237,7 +237,7 @@ class Tree:
 
     def rmdir(self, path: Path) -> None:
         """Delete a whole image, draft or container in one transaction."""
-        self._check_writable()
+        self.check_writable()
         if len(path) != 2 or path[0] not in TOP:
             raise NotPermitted(f"{'/'.join(path)} cannot be removed")
         with self.store.write() as tx:
@@ -254,12 +254,12 @@ class Tree:
         if len(path) == 4 and path[2] == LABELS:
             self.remove_label(path[:2], path[3])
             return
-        self._check_writable()
+        self.check_writable()
         raise NotPermitted(f"{'/'.join(path)} cannot be absent")
 
     def rename(self, old: Path, new: Path, *, replace: bool = True) -> None:
         """Rename an image, or a label within one object; anything else is refused."""
-        self._check_writable()
+        self.check_writable()
         if old[:-1] != new[:-1]:
             raise NotPermitted("only renames within one directory")
         if len(old) == 2 and old[0] == IMAGES:
@@ -273,7 +273,7 @@ class Tree:
 
     # ---- helpers ------------------------------------------------------------------------
 
-    def _check_writable(self) -> None:
+    def check_writable(self) -> None:
         if self.readonly:
             raise ReadOnlyMount("the mount is read-only")
 
