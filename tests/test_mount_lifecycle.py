@@ -117,3 +117,14 @@ def test_unexpected_error_is_eio_logged_and_the_mount_survives(tmp_path):
         assert "Traceback" in log and "CorruptStore" in log
     finally:
         assert mount.stop() == 0
+
+
+def test_default_runtime_and_spec_are_mount_options(mount_factory, tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text('{"ociVersion": "1.1.0", "process": {"args": ["sleep", "1"]}}\n')
+    mnt, store = mount_factory("--default-runtime", "io.containerd.kata.v2",
+                               "--default-spec", str(spec))
+    mnt.sh("mkdir containers/vm-1", check=True)
+    got = container(store, "vm-1")
+    assert got.runtime.name == "io.containerd.kata.v2"
+    assert json.loads(got.spec.value) == json.loads(spec.read_text())
