@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 
-from .errors import InvalidArgument
+from .errors import InvalidArgument, NotFound
 
 __all__ = ["BoltFile", "BoltFormatError", "BoltStats", "Bucket", "Meta"]
 
@@ -157,9 +158,9 @@ class BoltFile:
         try:
             fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError as exc:
-            raise BoltFormatError(f"{self.path}: no such file") from exc
+            raise NotFound(f'bolt file "{self.path}"') from exc
         except OSError as exc:
-            raise BoltFormatError(f"{self.path}: cannot open: {exc.strerror}") from exc
+            raise InvalidArgument(f"bolt file {self.path}: cannot open: {exc.strerror}") from exc
         try:
             self._map = self._map_file(fd)
             self.meta = self._pick_meta()
@@ -185,7 +186,10 @@ class BoltFile:
     # -- opening -------------------------------------------------------------------------------
 
     def _map_file(self, fd: int) -> mmap.mmap:
-        size = os.fstat(fd).st_size
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise self._error("not a regular file")
+        size = info.st_size
         if size == 0:
             raise self._error("empty file, not a bolt database")
         if size < 2 * MIN_PAGE_SIZE:
@@ -209,7 +213,7 @@ class BoltFile:
                 meta1, why1 = None, f"page size {meta1.page_size} differs from meta page 0's"
         else:
             # The page size is unknown: look for the second meta page where bbolt does.
-            why1 = "bad magic"
+            found: str | None = None  # why the first page with bolt's magic was refused
             for shift in range(15):
                 pos = MIN_PAGE_SIZE << shift
                 if pos + HEADER_SIZE + _META.size > len(data):
@@ -220,8 +224,9 @@ class BoltFile:
                         meta1 = candidate
                         break
                     why = f"page size {candidate.page_size} at offset {pos}"
-                if why1 == "bad magic":
-                    why1 = why
+                if found is None and not why.startswith("bad magic"):
+                    found = why
+            why1 = found or "bad magic (none found)"
         if meta0 is None and meta1 is None:
             if why0.startswith("bad magic") and why1.startswith("bad magic"):
                 raise self._error("not a bolt database (no meta page with bolt's magic number)")
@@ -313,7 +318,7 @@ class BoltFile:
         return page
 
     def _branch(self, page: _Page) -> list[tuple[bytes, int]]:
-        """(first key, child page id) of each element of a branch page."""
+        """(first key, child page id) of each element of a branch page, keys checked sorted."""
         out = []
         buf = page.buf
         for i in range(page.count):
@@ -321,11 +326,15 @@ class BoltFile:
             pos, ksize, child = _BRANCH_ELEMENT.unpack_from(buf, at)
             if at + pos + ksize > page.end:
                 raise self._error(f"{page.where}: element {i} points outside the page")
-            out.append((bytes(buf[at + pos : at + pos + ksize]), child))
+            key = bytes(buf[at + pos : at + pos + ksize])
+            if out and key <= out[-1][0]:
+                raise self._error(f"{page.where}: element {i}: keys out of order")
+            out.append((key, child))
         return out
 
     def _leaf(self, page: _Page) -> list[tuple[int, bytes, int, int]]:
-        """(flags, key, value start, value end) of each element of a leaf page."""
+        """(flags, key, value start, value end) of each element of a leaf page, keys checked
+        sorted: a whole page is checked before any of it is used, so `_find` can trust it."""
         out = []
         buf = page.buf
         for i in range(page.count):
@@ -338,7 +347,10 @@ class BoltFile:
             vend = vstart + vsize
             if vend > page.end:
                 raise self._error(f"{page.where}: element {i} points outside the page")
-            out.append((flags, bytes(buf[kstart:vstart]), vstart, vend))
+            key = bytes(buf[kstart:vstart])
+            if out and key <= out[-1][1]:
+                raise self._error(f"{page.where}: element {i}: key {_quote(key)} out of order")
+            out.append((flags, key, vstart, vend))
         return out
 
     # -- whole-file check ----------------------------------------------------------------------
@@ -393,13 +405,19 @@ class Bucket:
         return self.file._open_bucket(path, root, None)
 
     def _raw(self) -> Iterator[tuple[int, bytes, bytes]]:
-        """(flags, key, value) of every element in key order, walking the pages depth-first."""
+        """(flags, key, value) of every element in key order, walking the pages depth-first.
+
+        Each page's keys must lie within the range its parent's branch element gives (from the
+        element's key to the next element's), as bbolt's own check requires; with the order
+        checked inside each page, this walk and `_find` always agree.
+        """
         file = self.file
         seen = {self._root} if self._inline is None else set()
-        stack: list[_Page | int] = [self._root_page()]
-        previous: bytes | None = None
+        stack: list[tuple[_Page | int, bytes | None, bytes | None]] = [
+            (self._root_page(), None, None)
+        ]
         while stack:
-            item = stack.pop()
+            item, low, high = stack.pop()
             if isinstance(item, int):
                 if item in seen:
                     raise file._error(
@@ -410,15 +428,27 @@ class Bucket:
             else:
                 page = item
             if page.flags == BRANCH_PAGE:
-                stack.extend(child for _key, child in reversed(file._branch(page)))
+                elements = file._branch(page)
+                self._check_range(page, elements[0][0], elements[-1][0], low, high)
+                uppers = [key for key, _child in elements[1:]] + [high]
+                stack.extend(
+                    (child, key, upper)
+                    for (key, child), upper in reversed(list(zip(elements, uppers, strict=True)))
+                )
                 continue
-            for flags, key, vstart, vend in file._leaf(page):
-                if previous is not None and key <= previous:
-                    raise file._error(
-                        f"{page.where}: key {_quote(key)} out of order after {_quote(previous)}"
-                    )
-                previous = key
+            leaf = file._leaf(page)
+            if leaf:
+                self._check_range(page, leaf[0][1], leaf[-1][1], low, high)
+            for flags, key, vstart, vend in leaf:
                 yield flags, key, bytes(page.buf[vstart:vend])
+
+    def _check_range(
+        self, page: _Page, first: bytes, last: bytes, low: bytes | None, high: bytes | None
+    ) -> None:
+        if (low is not None and first < low) or (high is not None and last >= high):
+            raise self.file._error(
+                f"{page.where}: keys outside the range its parent branch page gives"
+            )
 
     def _entries(self) -> Iterator[tuple[bytes, bytes | Bucket]]:
         """Like `items()`, but with each nested bucket opened (and so checked)."""
