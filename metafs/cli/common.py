@@ -1,0 +1,49 @@
+"""What every command shares: where the store is, which namespace, how tables are printed."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ..store import Store
+
+
+def default_store_path() -> Path:
+    """`$METAFS_STORE`, else the per-user data directory (`$XDG_DATA_HOME/metafs`)."""
+    if env := os.environ.get("METAFS_STORE"):
+        return Path(env)
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "metafs"
+
+
+def add_global_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="store directory (default: $METAFS_STORE, else $XDG_DATA_HOME/metafs)",
+    )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        default=os.environ.get("METAFS_NAMESPACE") or "default",
+        help="namespace (default: $METAFS_NAMESPACE, else 'default')",
+    )
+
+
+def store_path(args: argparse.Namespace) -> Path:
+    return args.store or default_store_path()
+
+
+def open_store(args: argparse.Namespace, *, readonly: bool = False) -> Store:
+    return Store.open(store_path(args), readonly=readonly)
+
+
+def parse_labels(items: list[str]) -> dict[str, str]:
+    """ctr's LabelArgs: split on the first `=`; `k` alone means `k=true`; `k=` removes."""
+    labels = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        labels[key] = value if sep else "true"
+    return labels

@@ -1,0 +1,225 @@
+"""Containers: pure metadata objects (containerd's containers.go)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from . import buckets as B
+from . import validation
+from .codec import SPEC_TYPE_URL, AnyValue, now_ns
+from .errors import AlreadyExists, InvalidArgument, NotFound, describe
+from .store import Bucket, Txn
+
+
+@dataclass
+class Runtime:
+    name: str = ""
+    options: AnyValue | None = None
+
+
+@dataclass
+class Container:
+    id: str
+    labels: dict[str, str] = field(default_factory=dict)
+    image: str = ""
+    runtime: Runtime = field(default_factory=Runtime)
+    spec: AnyValue | None = None
+    snapshotter: str = ""
+    snapshot_key: str = ""
+    extensions: dict[str, AnyValue] = field(default_factory=dict)
+    created_at: int = 0  # Unix nanoseconds
+    updated_at: int = 0
+
+
+def spec_from_json(text: str | bytes) -> AnyValue:
+    """An OCI runtime spec given as JSON, checked to be a JSON object, as containerd stores it."""
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise InvalidArgument(f"spec is not valid JSON: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise InvalidArgument("spec must be a JSON object")
+    raw = text.encode() if isinstance(text, str) else bytes(text)
+    return AnyValue(SPEC_TYPE_URL, raw.strip())
+
+
+def validate(container: Container) -> None:
+    """containerd's validateContainer."""
+    validation.identifier(container.id, "container id")
+    validation.labels(container.labels)
+    for name in container.extensions:
+        if not name:
+            raise InvalidArgument("container.Extension keys must not be zero-length")
+    if not container.runtime.name:
+        raise InvalidArgument("container.Runtime.Name must be set")
+    if container.spec is None:
+        raise InvalidArgument("container.Spec must be set")
+    if container.snapshot_key and not container.snapshotter:
+        raise InvalidArgument("container.Snapshotter must be set if container.SnapshotKey is set")
+
+
+class Containers:
+    """The containers of one namespace, inside a transaction."""
+
+    def __init__(self, tx: Txn, namespace: str) -> None:
+        self.tx = tx
+        self.namespace = namespace
+
+    def _describe(self, cid: str) -> str:
+        return describe("container", cid, self.namespace)
+
+    def _containers(self) -> Bucket | None:
+        return self.tx.bucket(B.V1, B.enc(self.namespace), B.CONTAINERS)
+
+    def _bucket(self, cid: str) -> Bucket:
+        containers = self._containers()
+        bucket = containers.bucket(B.enc(cid)) if containers and cid else None
+        if bucket is None:
+            raise NotFound(self._describe(cid))
+        return bucket
+
+    def get(self, cid: str) -> Container:
+        return _read(cid, self._bucket(cid))
+
+    def exists(self, cid: str) -> bool:
+        containers = self._containers()
+        return bool(cid) and containers is not None and containers.bucket(B.enc(cid)) is not None
+
+    def ids(self) -> Iterator[str]:
+        containers = self._containers()
+        if containers is not None:
+            for key, value in containers.items():
+                if value is None:
+                    yield B.dec(key)
+
+    def list(self) -> Iterator[Container]:
+        containers = self._containers()
+        if containers is None:
+            return
+        for key, value in containers.items():
+            if value is None:
+                yield _read(B.dec(key), containers.bucket(key))
+
+    def create(self, container: Container) -> Container:
+        validate(container)
+        ns = B.create_namespace(self.tx, self.namespace)
+        containers = ns.create_bucket_if_not_exists(B.CONTAINERS)
+        if containers.bucket(B.enc(container.id)) is not None:
+            raise AlreadyExists(self._describe(container.id))
+        now = now_ns()
+        container = replace(container, created_at=now, updated_at=now)
+        _write(containers.create_bucket(B.enc(container.id)), container)
+        return container
+
+    def update(self, container: Container, *fieldpaths: str) -> Container:
+        """Update the named fields (`labels`, `labels.<key>`, `extensions`,
+        `extensions.<name>`, `spec`, `image`, `snapshotkey`), or with no field paths the whole
+        container; runtime and snapshotter are immutable."""
+        if not container.id:
+            raise InvalidArgument("must specify a container id")
+        bucket = self._bucket(container.id)
+        current = _read(container.id, bucket)
+        updated = replace(current, labels=dict(current.labels), extensions=dict(current.extensions))
+        if fieldpaths:
+            for path in fieldpaths:
+                if path.startswith("labels."):
+                    key = path[len("labels.") :]
+                    updated.labels[key] = container.labels.get(key, "")
+                elif path.startswith("extensions."):
+                    key = path[len("extensions.") :]
+                    if key in container.extensions:
+                        updated.extensions[key] = container.extensions[key]
+                    else:
+                        updated.extensions.pop(key, None)
+                elif path == "labels":
+                    updated.labels = dict(container.labels)
+                elif path == "extensions":
+                    updated.extensions = dict(container.extensions)
+                elif path == "spec":
+                    updated.spec = container.spec
+                elif path == "image":
+                    updated.image = container.image
+                elif path == "snapshotkey":
+                    updated.snapshot_key = container.snapshot_key
+                else:
+                    raise InvalidArgument(
+                        f'cannot update "{path}" field on {self._describe(container.id)}'
+                    )
+        else:
+            if container.snapshotter != current.snapshotter:
+                raise InvalidArgument("container.Snapshotter field is immutable")
+            if container.runtime.name != current.runtime.name:
+                raise InvalidArgument("container.Runtime.Name field is immutable")
+            updated = replace(container)
+        validate(updated)
+        updated.created_at = current.created_at
+        updated.updated_at = now_ns()
+        _write(bucket, updated)
+        return _read(container.id, bucket)
+
+    def set_label(self, cid: str, key: str, value: str) -> Container:
+        """Set one label; an empty value removes it."""
+        if not key:
+            raise InvalidArgument("label key must not be empty")
+        return self.update(Container(cid, labels={key: value}), f"labels.{key}")
+
+    def delete(self, cid: str) -> None:
+        containers = self._containers()
+        if containers is None or not cid or containers.bucket(B.enc(cid)) is None:
+            raise NotFound(self._describe(cid))
+        containers.delete_bucket(B.enc(cid))
+
+
+def _read(cid: str, bucket: Bucket) -> Container:
+    created, updated = B.read_times(bucket)
+    container = Container(cid, B.read_labels(bucket), created_at=created, updated_at=updated)
+    for key, value in bucket.items():
+        if value is None:
+            continue
+        if key == B.IMAGE:
+            container.image = B.dec(value)
+        elif key == B.SNAPSHOTTER:
+            container.snapshotter = B.dec(value)
+        elif key == B.SNAPSHOT_KEY:
+            container.snapshot_key = B.dec(value)
+        elif key == B.SPEC:
+            container.spec = AnyValue.decode(value)
+    runtime = bucket.bucket(B.RUNTIME)
+    if runtime is not None:
+        name, options = runtime.get(B.NAME), runtime.get(B.OPTIONS)
+        container.runtime = Runtime(
+            B.dec(name or b""), AnyValue.decode(options) if options is not None else None
+        )
+    extensions = bucket.bucket(B.EXTENSIONS)
+    if extensions is not None:
+        for key, value in extensions.items():
+            if value is not None:
+                container.extensions[B.dec(key)] = AnyValue.decode(value)
+    return container
+
+
+def _write(bucket: Bucket, c: Container) -> None:
+    B.write_times(bucket, c.created_at, c.updated_at)
+    if c.spec is not None:
+        bucket.put(B.SPEC, c.spec.encode())
+    for key, value in (
+        (B.IMAGE, c.image),
+        (B.SNAPSHOTTER, c.snapshotter),
+        (B.SNAPSHOT_KEY, c.snapshot_key),
+    ):
+        bucket.put(key, B.enc(value))
+    if bucket.bucket(B.RUNTIME) is not None:
+        bucket.delete_bucket(B.RUNTIME)
+    runtime = bucket.create_bucket(B.RUNTIME)
+    runtime.put(B.NAME, B.enc(c.runtime.name))
+    if c.runtime.options is not None:
+        runtime.put(B.OPTIONS, c.runtime.options.encode())
+    if bucket.bucket(B.EXTENSIONS) is not None:
+        bucket.delete_bucket(B.EXTENSIONS)
+    if c.extensions:
+        extensions = bucket.create_bucket(B.EXTENSIONS)
+        for name, value in c.extensions.items():
+            extensions.put(B.enc(name), value.encode())
+    B.write_labels(bucket, c.labels)

@@ -1,0 +1,314 @@
+"""Images: a name mapped to a target descriptor plus labels (containerd's images.go).
+
+Drafts: an image made from a shell (`mkdir images/NAME`) has no target yet, and containerd
+rejects an image without a valid one. Such an image is kept as a *draft* under
+`metafs/drafts/<namespace>/<name>` — outside containerd's `v1` tree, so nothing that reads the
+database as containerd does ever sees an invalid image — and becomes a real image in the
+transaction that completes its target (digest, media type and size all valid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from . import buckets as B
+from . import validation
+from .codec import now_ns, put_varint, read_varint
+from .errors import AlreadyExists, InvalidArgument, NotFound, describe
+from .store import Bucket, Txn
+
+TARGET_FIELDS = ("digest", "mediatype", "size")
+
+
+@dataclass
+class Descriptor:
+    media_type: str = ""
+    digest: str = ""
+    size: int = 0
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    def missing(self) -> list[str]:
+        """The target fields not yet set (for drafts)."""
+        have = {"digest": self.digest, "mediatype": self.media_type, "size": self.size}
+        return [name for name in TARGET_FIELDS if not have[name]]
+
+
+@dataclass
+class Image:
+    name: str
+    target: Descriptor = field(default_factory=Descriptor)
+    labels: dict[str, str] = field(default_factory=dict)
+    created_at: int = 0  # Unix nanoseconds
+    updated_at: int = 0
+
+
+def validate(image: Image) -> None:
+    """containerd's validateImage."""
+    if not image.name:
+        raise InvalidArgument("image name must not be empty")
+    validation.labels(image.labels)
+    validation.labels(image.target.annotations)
+    validate_target_field("digest", image.target.digest)
+    validate_target_field("mediatype", image.target.media_type)
+    validate_target_field("size", image.target.size)
+
+
+def validate_target_field(name: str, value: str | int) -> None:
+    if name == "digest":
+        validation.digest(str(value))
+    elif name == "mediatype":
+        if not value:
+            raise InvalidArgument("image target media type must not be empty")
+    elif name == "size":
+        if not isinstance(value, int) or value <= 0:
+            raise InvalidArgument(f"image target size must be greater than zero, not {value}")
+    else:
+        raise InvalidArgument(f'unknown target field "{name}"')
+
+
+class Images:
+    """The images of one namespace, inside a transaction."""
+
+    def __init__(self, tx: Txn, namespace: str) -> None:
+        self.tx = tx
+        self.namespace = namespace
+
+    def _describe(self, name: str) -> str:
+        return describe("image", name, self.namespace)
+
+    def _images(self) -> Bucket | None:
+        return self.tx.bucket(B.V1, B.enc(self.namespace), B.IMAGES)
+
+    def _drafts(self) -> Bucket | None:
+        return self.tx.bucket(B.METAFS, B.DRAFTS, B.enc(self.namespace))
+
+    def _bucket(self, name: str) -> Bucket:
+        images = self._images()
+        bucket = images.bucket(B.enc(name)) if images else None
+        if bucket is None:
+            raise NotFound(self._describe(name))
+        return bucket
+
+    # -- reading --
+
+    def get(self, name: str) -> Image:
+        return _read(name, self._bucket(name))
+
+    def exists(self, name: str) -> bool:
+        images = self._images()
+        return bool(name) and images is not None and images.bucket(B.enc(name)) is not None
+
+    def names(self) -> Iterator[str]:
+        images = self._images()
+        if images is not None:
+            for key, value in images.items():
+                if value is None:
+                    yield B.dec(key)
+
+    def list(self) -> Iterator[Image]:
+        images = self._images()
+        if images is None:
+            return
+        for key, value in images.items():
+            if value is None:
+                yield _read(B.dec(key), images.bucket(key))
+
+    # -- writing, with containerd's semantics --
+
+    def create(self, image: Image) -> Image:
+        validate(image)
+        images = B.create_namespace(self.tx, self.namespace).create_bucket_if_not_exists(B.IMAGES)
+        if images.bucket(B.enc(image.name)) is not None:
+            raise AlreadyExists(self._describe(image.name))
+        now = now_ns()
+        image = replace(image, created_at=now, updated_at=now)
+        _write(images.create_bucket(B.enc(image.name)), image)
+        return image
+
+    def update(self, image: Image, *fieldpaths: str) -> Image:
+        """Update the named fields (`labels`, `labels.<key>`, `annotations`,
+        `annotations.<key>`, `target`), or, with no field paths, the whole image."""
+        if not image.name:
+            raise InvalidArgument("image name is required for update")
+        bucket = self._bucket(image.name)
+        current = _read(image.name, bucket)
+        if fieldpaths:
+            updated = replace(current, labels=dict(current.labels))
+            updated.target = replace(current.target, annotations=dict(current.target.annotations))
+            for path in fieldpaths:
+                if path.startswith("labels."):
+                    key = path[len("labels.") :]
+                    updated.labels[key] = image.labels.get(key, "")
+                elif path.startswith("annotations."):
+                    key = path[len("annotations.") :]
+                    updated.target.annotations[key] = image.target.annotations.get(key, "")
+                elif path == "labels":
+                    updated.labels = dict(image.labels)
+                elif path == "annotations":
+                    updated.target.annotations = dict(image.target.annotations)
+                elif path == "target":
+                    updated.target = replace(image.target, annotations=updated.target.annotations)
+                else:
+                    raise InvalidArgument(
+                        f'cannot update "{path}" field on {self._describe(image.name)}'
+                    )
+        else:
+            updated = replace(image)
+        validate(updated)
+        updated.created_at = current.created_at
+        updated.updated_at = now_ns()
+        _write(bucket, updated)
+        return _read(image.name, bucket)
+
+    def put(self, name: str, target: Descriptor) -> Image:
+        """Create the image, or replace the target of the existing one (an upsert)."""
+        if self.exists(name):
+            return self.update(Image(name, target), "target")
+        return self.create(Image(name, target))
+
+    def set_label(self, name: str, key: str, value: str) -> Image:
+        """Set one label of an image or draft; an empty value removes it."""
+        if not key:
+            raise InvalidArgument("label key must not be empty")
+        if self.is_draft(name):
+            draft = self.draft(name)
+            draft.labels[key] = value
+            return self._write_draft(draft)
+        return self.update(Image(name, labels={key: value}), f"labels.{key}")
+
+    def set_labels(self, name: str, labels: dict[str, str]) -> Image:
+        """Replace all labels of an image or draft."""
+        if self.is_draft(name):
+            draft = self.draft(name)
+            draft.labels = dict(labels)
+            return self._write_draft(draft)
+        return self.update(Image(name, labels=labels), "labels")
+
+    def delete(self, name: str) -> None:
+        images = self._images()
+        if images is None or images.bucket(B.enc(name)) is None:
+            raise NotFound(self._describe(name))
+        images.delete_bucket(B.enc(name))
+
+    def rename(self, old: str, new: str) -> Image:
+        """Move an image (or draft) to a new name in one step; created time is kept."""
+        if not new:
+            raise InvalidArgument("image name must not be empty")
+        if self.exists(new) or self.is_draft(new):
+            raise AlreadyExists(self._describe(new))
+        if self.is_draft(old):
+            draft = replace(self.draft(old), name=new)
+            self.delete_draft(old)
+            return self._write_draft(draft)
+        image = replace(self.get(old), name=new, updated_at=now_ns())
+        self.delete(old)
+        images = self._images()
+        assert images is not None
+        _write(images.create_bucket(B.enc(new)), image)
+        return image
+
+    # -- drafts --
+
+    def is_draft(self, name: str) -> bool:
+        drafts = self._drafts()
+        return bool(name) and drafts is not None and drafts.bucket(B.enc(name)) is not None
+
+    def draft(self, name: str) -> Image:
+        drafts = self._drafts()
+        bucket = drafts.bucket(B.enc(name)) if drafts else None
+        if bucket is None:
+            raise NotFound(describe("image draft", name, self.namespace))
+        return _read(name, bucket)
+
+    def draft_names(self) -> Iterator[str]:
+        drafts = self._drafts()
+        if drafts is not None:
+            for key, value in drafts.items():
+                if value is None:
+                    yield B.dec(key)
+
+    def create_draft(self, name: str) -> Image:
+        """Start an image whose target is still to be written."""
+        if not name:
+            raise InvalidArgument("image name must not be empty")
+        if self.exists(name) or self.is_draft(name):
+            raise AlreadyExists(self._describe(name))
+        now = now_ns()
+        return self._write_draft(Image(name, created_at=now, updated_at=now))
+
+    def delete_draft(self, name: str) -> None:
+        drafts = self._drafts()
+        if drafts is None or drafts.bucket(B.enc(name)) is None:
+            raise NotFound(describe("image draft", name, self.namespace))
+        drafts.delete_bucket(B.enc(name))
+        if drafts.is_empty():
+            self.tx.bucket(B.METAFS, B.DRAFTS).delete_bucket(B.enc(self.namespace))
+
+    def set_target_field(self, name: str, field_name: str, value: str | int) -> Image:
+        """Set one of digest, mediatype, size of an image or draft; a draft whose target is
+        then complete becomes a real image in this same transaction."""
+        validate_target_field(field_name, value)
+        is_draft = self.is_draft(name)
+        image = self.draft(name) if is_draft else self.get(name)
+        target = replace(image.target)
+        if field_name == "digest":
+            target.digest = str(value)
+        elif field_name == "mediatype":
+            target.media_type = str(value)
+        else:
+            target.size = int(value)
+        if not is_draft:
+            return self.update(Image(name, target), "target")
+        image.target = target
+        if target.missing():
+            return self._write_draft(image)
+        self.delete_draft(name)
+        validate(image)
+        images = B.create_namespace(self.tx, self.namespace).create_bucket_if_not_exists(B.IMAGES)
+        image.updated_at = now_ns()
+        _write(images.create_bucket(B.enc(name)), image)
+        return image
+
+    def _write_draft(self, image: Image) -> Image:
+        validation.labels(image.labels)
+        drafts = self.tx.create_buckets(B.METAFS, B.DRAFTS, B.enc(self.namespace))
+        key = B.enc(image.name)
+        if drafts.bucket(key) is not None:
+            drafts.delete_bucket(key)
+        image.updated_at = now_ns()
+        bucket = drafts.create_bucket(key)
+        _write(bucket, image, partial=True)
+        return _read(image.name, bucket)
+
+
+def _read(name: str, bucket: Bucket) -> Image:
+    created, updated = B.read_times(bucket)
+    target = Descriptor(annotations=B.read_labels(bucket, B.ANNOTATIONS))
+    tbucket = bucket.bucket(B.TARGET)
+    if tbucket is not None:
+        for key, value in tbucket.items():
+            if value is None:
+                continue
+            if key == B.DIGEST:
+                target.digest = B.dec(value)
+            elif key == B.MEDIATYPE:
+                target.media_type = B.dec(value)
+            elif key == B.SIZE:
+                target.size = read_varint(value)
+    return Image(name, target, B.read_labels(bucket), created, updated)
+
+
+def _write(bucket: Bucket, image: Image, *, partial: bool = False) -> None:
+    B.write_times(bucket, image.created_at, image.updated_at)
+    B.write_labels(bucket, image.labels)
+    B.write_labels(bucket, image.target.annotations, B.ANNOTATIONS)
+    target = bucket.create_bucket_if_not_exists(B.TARGET)
+    t = image.target
+    for key, value, present in (
+        (B.DIGEST, B.enc(t.digest), bool(t.digest)),
+        (B.MEDIATYPE, B.enc(t.media_type), bool(t.media_type)),
+        (B.SIZE, put_varint(t.size), bool(t.size)),
+    ):
+        if present or not partial:
+            target.put(key, value)

@@ -1,0 +1,177 @@
+"""How bolt's nested buckets become flat LMDB keys. The only module that knows it.
+
+A bolt entry is addressed by the path of bucket names that leads to it plus its own name, and
+it is either a plain key (with a value, possibly empty) or a nested bucket. Its *full key* is
+the concatenation of its components, each encoded as::
+
+    escape(name) 0x00 KIND        escape: 0x00 -> 0x00 0xFF;  KIND: 0x01 bucket, 0x02 plain key
+
+Properties (tested with hypothesis in tests/test_layout.py):
+
+- reversible for any bytes: after an unescaped 0x00 comes either 0xFF (a literal NUL) or KIND;
+- order-preserving: comparing two full keys bytewise orders them as bolt does, component by
+  component, so a bucket's entries (with everything below them) form one contiguous key range
+  iterated in bolt's bytewise order of names;
+- a bucket and a plain key of the same name are distinct keys (KIND tells them apart); a bucket
+  is stored as a marker entry (its own full key, empty value), so empty buckets exist.
+
+LMDB keys are limited to 511 bytes while a label key may be 4095. A full key longer than
+`DIRECT_MAX` is stored under a *folded* key: its first `DIRECT_MAX + 1` bytes followed by a
+16-byte BLAKE2b of the whole full key, and the value is prefixed with the full key. Folded keys
+all have length `FOLDED_LEN`, which no direct key has. Their order is exact up to the prefix; the
+few entries that share a folded prefix form one *group* that readers sort by full key
+(`Cursor` below does this), so iteration is still in bolt's order and point lookups stay direct.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+
+import lmdb
+
+from .codec import put_uvarint, read_uvarint
+from .errors import CorruptStore
+
+BUCKET = 0x01
+KEY = 0x02
+
+DIRECT_MAX = 400
+_PREFIX_LEN = DIRECT_MAX + 1
+_HASH_LEN = 16
+FOLDED_LEN = _PREFIX_LEN + _HASH_LEN
+
+
+def component(name: bytes, kind: int) -> bytes:
+    """Encode one path component (a bucket or key name) with its kind."""
+    return name.replace(b"\x00", b"\x00\xff") + bytes((0, kind))
+
+
+def bucket_prefix(path: Sequence[bytes]) -> bytes:
+    """Full key of the bucket at `path` (a sequence of bucket names); b"" is the root."""
+    return b"".join(component(name, BUCKET) for name in path)
+
+
+def successor(full_key: bytes) -> bytes:
+    """The smallest full key after every key that starts with `full_key` (which ends in KIND)."""
+    return full_key[:-1] + bytes((full_key[-1] + 1,))
+
+
+def split_first(rest: bytes) -> tuple[bytes, int, int]:
+    """Decode the first component of `rest`: (name, kind, length of the encoded component)."""
+    out = bytearray()
+    pos = 0
+    while True:
+        nul = rest.find(b"\x00", pos)
+        if nul < 0 or nul + 1 >= len(rest):
+            raise CorruptStore(f"undecodable key component {rest[:40]!r}")
+        out += rest[pos:nul]
+        mark = rest[nul + 1]
+        if mark == 0xFF:
+            out.append(0)
+            pos = nul + 2
+        elif mark in (BUCKET, KEY):
+            return bytes(out), mark, nul + 2
+        else:
+            raise CorruptStore(f"bad kind byte {mark:#x} in key {rest[:40]!r}")
+
+
+def decode_path(full_key: bytes) -> list[tuple[bytes, int]]:
+    """Every (name, kind) component of a full key, outermost first."""
+    parts = []
+    while full_key:
+        name, kind, used = split_first(full_key)
+        parts.append((name, kind))
+        full_key = full_key[used:]
+    return parts
+
+
+# ---- full keys <-> LMDB keys --------------------------------------------------------------
+
+
+def lmdb_key(full_key: bytes) -> bytes:
+    """The LMDB key under which the entry with this full key is stored."""
+    if len(full_key) <= DIRECT_MAX:
+        return full_key
+    return full_key[:_PREFIX_LEN] + hashlib.blake2b(full_key, digest_size=_HASH_LEN).digest()
+
+
+def pack_value(full_key: bytes, value: bytes) -> bytes:
+    """The LMDB value for an entry: the value itself, or for a folded key, full key + value."""
+    if len(full_key) <= DIRECT_MAX:
+        return value
+    return put_uvarint(len(full_key)) + full_key + value
+
+
+def unpack(key: bytes, stored: bytes) -> tuple[bytes, bytes]:
+    """(full key, value) of a stored LMDB entry."""
+    if len(key) != FOLDED_LEN:
+        return key, stored
+    length, pos = read_uvarint(stored)
+    return stored[pos : pos + length], stored[pos + length :]
+
+
+def seek_key(full_key: bytes) -> bytes:
+    """An LMDB key at or before every stored key whose full key is >= `full_key`."""
+    return full_key if len(full_key) <= DIRECT_MAX else full_key[:_PREFIX_LEN]
+
+
+class Cursor:
+    """Iterates stored entries in full-key order, sorting folded groups as it meets them."""
+
+    def __init__(self, txn: lmdb.Transaction) -> None:
+        self._cur = txn.cursor()
+        self._group: list[tuple[bytes, bytes, bytes]] = []  # (full, value, lmdb key), reversed
+        self._valid = False  # the LMDB cursor sits on an entry not yet yielded or grouped
+        self._more = False  # with a group loaded: entries follow the group
+
+    def seek(self, full_key: bytes) -> None:
+        """Position at the first entry whose full key is >= `full_key`."""
+        self._group = []
+        self._valid = self._cur.set_range(seek_key(full_key))
+        self._settle()
+        if self._group:
+            self._group = [e for e in self._group if e[0] >= full_key]
+            if not self._group:
+                self._after_group()
+
+    def entries(self) -> Iterator[tuple[bytes, bytes, bytes]]:
+        """Yield (full key, value, lmdb key) from the current position on."""
+        while True:
+            if self._group:
+                yield self._group.pop()
+                if not self._group:
+                    self._after_group()
+                continue
+            if not self._valid:
+                return
+            key = self._cur.key()
+            yield key, self._cur.value(), key
+            self._valid = self._cur.next()
+            self._settle()
+
+    def _after_group(self) -> None:
+        self._valid = self._more and self._cur.next()
+        self._settle()
+
+    def _settle(self) -> None:
+        """If the cursor is on a folded key, load its group into the buffer."""
+        if not (self._valid and len(self._cur.key()) == FOLDED_LEN):
+            return
+        prefix = self._cur.key()[:_PREFIX_LEN]
+        group = []
+        while True:
+            key = self._cur.key()
+            full, value = unpack(key, self._cur.value())
+            group.append((full, value, key))
+            if not self._cur.next():
+                self._more = False
+                break
+            nxt = self._cur.key()
+            if len(nxt) != FOLDED_LEN or nxt[:_PREFIX_LEN] != prefix:
+                self._cur.prev()
+                self._more = True
+                break
+        group.sort(reverse=True)
+        self._group = group
+        self._valid = False

@@ -1,0 +1,306 @@
+"""The LMDB store: transactions and a bolt-like bucket API over the key layout.
+
+`Store.read()` and `Store.write()` are context managers yielding a `Txn`; a write transaction
+commits (and, by default, syncs) when the block ends without an exception and is the only way
+anything changes. Inside it, `Bucket` offers what bolt's bucket does: get, put, delete, nested
+buckets, ordered iteration and seek.
+
+When the LMDB map is full, the transaction is not lost: every mutation is logged, so the
+transaction is aborted, the map doubled, and the log replayed in a fresh write transaction —
+invisible to the code inside the `with` block. Several processes may share one store; LMDB
+serialises writers, and a reader that meets a map grown by another process adopts its size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import lmdb
+
+from . import layout
+from .errors import AlreadyExists, Conflict, InvalidArgument, NotFound, StoreFull
+
+DEFAULT_MAP_SIZE = 64 << 20
+DEFAULT_MAX_MAP_SIZE = 1 << 40
+
+
+class Store:
+    """One LMDB environment in a directory. Open it once per process, never across fork()."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        readonly: bool = False,
+        sync: bool = True,
+        map_size: int = DEFAULT_MAP_SIZE,
+        max_map_size: int = DEFAULT_MAX_MAP_SIZE,
+    ) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self.max_map_size = max_map_size
+        if not readonly:
+            self.path.mkdir(parents=True, exist_ok=True)
+        elif not (self.path / "data.mdb").exists():
+            raise NotFound(f'store "{self.path}"')
+        try:
+            self.env = lmdb.Environment(
+                str(self.path),
+                map_size=map_size,
+                readonly=readonly,
+                sync=sync,
+                max_dbs=0,
+                max_readers=512,
+            )
+        except lmdb.DiskError as exc:
+            raise StoreFull(f'store "{self.path}"') from exc
+        self.env.reader_check()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], **options: object) -> Store:
+        return cls(path, **options)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.env.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def sync(self) -> None:
+        """Flush a store opened with `sync=False` to disk."""
+        self.env.sync(True)
+
+    def generation(self) -> int:
+        """The id of the last committed transaction, by any process: a cheap change counter."""
+        return self.env.info()["last_txnid"]
+
+    def _begin(self, write: bool) -> lmdb.Transaction:
+        try:
+            return self.env.begin(write=write)
+        except lmdb.MapResizedError:
+            self.env.set_mapsize(0)  # adopt the size another process grew the map to
+            return self.env.begin(write=write)
+
+    @contextmanager
+    def read(self) -> Iterator[Txn]:
+        """A read-only snapshot of the store."""
+        txn = self._begin(write=False)
+        try:
+            yield Txn(self, txn, write=False)
+        finally:
+            txn.abort()
+
+    @contextmanager
+    def write(self) -> Iterator[Txn]:
+        """A write transaction: atomic, committed when the block ends, aborted on exception."""
+        if self.readonly:
+            raise InvalidArgument(f'store "{self.path}" is open read-only')
+        tx = Txn(self, self._begin(write=True), write=True)
+        try:
+            yield tx
+        except BaseException:
+            tx._txn.abort()
+            raise
+        tx._commit()
+
+    def _grow(self) -> None:
+        size = self.env.info()["map_size"]
+        if size >= self.max_map_size:
+            raise StoreFull(f'store "{self.path}" reached its limit of {self.max_map_size} bytes')
+        try:
+            self.env.set_mapsize(min(size * 2, self.max_map_size))
+        except lmdb.Error as exc:
+            raise StoreFull(f'store "{self.path}"') from exc
+
+
+class Txn:
+    """A transaction; `root()` and `bucket(*path)` lead to the data."""
+
+    def __init__(self, store: Store, txn: lmdb.Transaction, *, write: bool) -> None:
+        self.store = store
+        self._txn = txn
+        self.writable = write
+        self._log: list[tuple[bytes, bytes | None]] = []
+        self._base = txn.id()
+
+    def root(self) -> Bucket:
+        return Bucket(self, ())
+
+    def bucket(self, *path: bytes) -> Bucket | None:
+        """The bucket at `path`, or None if it (or any bucket on the way) does not exist."""
+        if path and self._get(layout.bucket_prefix(path)) is None:
+            return None
+        return Bucket(self, path)
+
+    def create_buckets(self, *path: bytes) -> Bucket:
+        """The bucket at `path`, creating it and every missing bucket on the way."""
+        bucket = self.root()
+        for name in path:
+            bucket = bucket.create_bucket_if_not_exists(name)
+        return bucket
+
+    # -- raw access by full key; every mutation is logged for replay after a map resize --
+
+    def _get(self, full: bytes) -> bytes | None:
+        stored = self._txn.get(layout.lmdb_key(full))
+        if stored is None:
+            return None
+        return layout.unpack(layout.lmdb_key(full), stored)[1]
+
+    def _put(self, full: bytes, value: bytes) -> None:
+        self._mutate(layout.lmdb_key(full), layout.pack_value(full, value))
+
+    def _delete_lmdb(self, key: bytes) -> None:
+        self._mutate(key, None)
+
+    def _mutate(self, key: bytes, stored: bytes | None) -> None:
+        if not self.writable:
+            raise InvalidArgument("write in a read-only transaction")
+        self._log.append((key, stored))
+        try:
+            self._apply(key, stored)
+        except lmdb.MapFullError:
+            self._replay()
+        except lmdb.DiskError as exc:
+            raise StoreFull(f'store "{self.store.path}"') from exc
+
+    def _apply(self, key: bytes, stored: bytes | None) -> None:
+        if stored is None:
+            self._txn.delete(key)
+        else:
+            self._txn.put(key, stored)
+
+    def _replay(self) -> None:
+        """Abort, grow the map, and apply the whole log again in a new write transaction."""
+        while True:
+            self._txn.abort()
+            self.store._grow()
+            self._txn = self.store._begin(write=True)
+            if self._txn.id() != self._base:
+                self._txn.abort()
+                raise Conflict("the store changed while the map was being resized")
+            try:
+                for key, stored in self._log:
+                    self._apply(key, stored)
+                return
+            except lmdb.MapFullError:
+                continue
+
+    def _commit(self) -> None:
+        while True:
+            try:
+                self._txn.commit()
+                return
+            except lmdb.MapFullError:
+                self._replay()
+            except lmdb.DiskError as exc:
+                raise StoreFull(f'store "{self.store.path}"') from exc
+
+    def _cursor(self) -> layout.Cursor:
+        return layout.Cursor(self._txn)
+
+
+class Bucket:
+    """A bolt bucket inside a transaction. Names and values are bytes."""
+
+    __slots__ = ("tx", "path", "_prefix")
+
+    def __init__(self, tx: Txn, path: tuple[bytes, ...]) -> None:
+        self.tx = tx
+        self.path = path
+        self._prefix = layout.bucket_prefix(path)
+
+    def __repr__(self) -> str:
+        return f"Bucket({'/'.join(p.decode('utf-8', 'replace') for p in self.path) or '/'})"
+
+    def _key(self, name: bytes) -> bytes:
+        return self._prefix + layout.component(name, layout.KEY)
+
+    def _sub(self, name: bytes) -> bytes:
+        return self._prefix + layout.component(name, layout.BUCKET)
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value of plain key `key`, or None (absent, or a bucket)."""
+        return self.tx._get(self._key(key))
+
+    def put(self, key: bytes, value: bytes) -> None:
+        if not key:
+            raise InvalidArgument("empty key")
+        if self.tx._get(self._sub(key)) is not None:
+            raise InvalidArgument(f"{key!r} is a bucket in {self!r}, not a key")
+        self.tx._put(self._key(key), value)
+
+    def delete(self, key: bytes) -> None:
+        """Delete plain key `key`; a missing key is no error, as in bolt."""
+        full = self._key(key)
+        if self.tx._get(full) is not None:
+            self.tx._delete_lmdb(layout.lmdb_key(full))
+
+    def bucket(self, name: bytes) -> Bucket | None:
+        if self.tx._get(self._sub(name)) is None:
+            return None
+        return Bucket(self.tx, (*self.path, name))
+
+    def create_bucket(self, name: bytes) -> Bucket:
+        if not name:
+            raise InvalidArgument("empty bucket name")
+        if self.tx._get(self._sub(name)) is not None:
+            raise AlreadyExists(f"bucket {name!r} in {self!r}")
+        if self.tx._get(self._key(name)) is not None:
+            raise InvalidArgument(f"{name!r} is a key in {self!r}, not a bucket")
+        self.tx._put(self._sub(name), b"")
+        return Bucket(self.tx, (*self.path, name))
+
+    def create_bucket_if_not_exists(self, name: bytes) -> Bucket:
+        return self.bucket(name) or self.create_bucket(name)
+
+    def delete_bucket(self, name: bytes) -> None:
+        """Delete the nested bucket `name` and everything in it."""
+        prefix = self._sub(name)
+        if self.tx._get(prefix) is None:
+            raise NotFound(f"bucket {name!r} in {self!r}")
+        cursor = self.tx._cursor()
+        cursor.seek(prefix)
+        doomed = []
+        for full, _value, key in cursor.entries():
+            if not full.startswith(prefix):
+                break
+            doomed.append(key)
+        for key in doomed:
+            self.tx._delete_lmdb(key)
+
+    def items(self, start: bytes | None = None) -> Iterator[tuple[bytes, bytes | None]]:
+        """(name, value) of each entry in bolt's order from `start` on; None marks a bucket.
+
+        As in bolt, do not change the bucket while iterating over it.
+        """
+        prefix = self._prefix
+        skip = len(prefix)
+        cursor = self.tx._cursor()
+        cursor.seek(prefix + layout.component(start, layout.BUCKET) if start else prefix)
+        while True:
+            after = None
+            for full, value, _key in cursor.entries():
+                if not full.startswith(prefix):
+                    return
+                if len(full) == skip:
+                    continue  # this bucket's own marker
+                name, kind, used = layout.split_first(full[skip:])
+                if kind == layout.KEY:
+                    yield name, value
+                    continue
+                yield name, None
+                after = layout.successor(full[: skip + used])  # skip what the bucket holds
+                break
+            if after is None:
+                return
+            cursor.seek(after)
+
+    def is_empty(self) -> bool:
+        return next(self.items(), None) is None
