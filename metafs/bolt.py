@@ -33,6 +33,7 @@ import mmap
 import os
 import stat
 import struct
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
@@ -49,6 +50,8 @@ META_PAGE = 0x04
 FREELIST_PAGE = 0x10
 BUCKET_LEAF_FLAG = 0x01
 NO_FREELIST = 0xFFFFFFFFFFFFFFFF
+
+CACHED_PAGES = 256  # a lookup after a listing re-reads the same few pages
 
 MIN_PAGE_SIZE = 1024
 MAX_PAGE_SIZE = 1 << 24  # bbolt itself looks for the second meta page up to 16 MiB
@@ -133,18 +136,27 @@ def _describe_path(path: tuple[bytes, ...]) -> str:
 
 
 class _Page:
-    """A branch or leaf page: a window [start, end) of a buffer (the map, or an inline value)."""
+    """A branch or leaf page, its elements read and checked: a window [start, end) of a
+    buffer (the map, or an inline bucket's value)."""
 
-    __slots__ = ("buf", "start", "end", "flags", "count", "where")
+    __slots__ = ("buf", "start", "end", "flags", "pgid", "path", "branch", "leaf")
 
-    def __init__(self, buf: bytes | mmap.mmap, start: int, end: int, flags: int, count: int,
-                 where: str) -> None:
+    def __init__(self, buf: bytes | mmap.mmap, start: int, end: int, flags: int, pgid: int,
+                 path: tuple[bytes, ...]) -> None:
         self.buf = buf
         self.start = start
         self.end = end
         self.flags = flags
-        self.count = count
-        self.where = where
+        self.pgid = pgid  # 0 for an inline page
+        self.path = path
+        self.branch: list[tuple[bytes, int]] = []  # (first key, child page id)
+        self.leaf: list[tuple[int, bytes, int, int]] = []  # (flags, key, value start, end)
+
+    @property
+    def where(self) -> str:
+        if self.pgid:
+            return f"page {self.pgid} of the {_describe_path(self.path)}"
+        return f"inline page of the {_describe_path(self.path)}"
 
 
 class BoltFile:
@@ -155,6 +167,7 @@ class BoltFile:
         self._map: mmap.mmap | None = None
         # page id -> the bucket path that owns it: a page reached from two buckets is corrupt
         self._owner: dict[int, tuple[bytes, ...]] = {}
+        self._cache: OrderedDict[int, _Page] = OrderedDict()  # recently read pages, checked
         try:
             fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError as exc:
@@ -242,6 +255,7 @@ class BoltFile:
     # -- life cycle ----------------------------------------------------------------------------
 
     def close(self) -> None:
+        self._cache.clear()
         if self._map is not None:
             self._map.close()
             self._map = None
@@ -280,78 +294,87 @@ class BoltFile:
             )
 
     def _page(self, pgid: int, path: tuple[bytes, ...]) -> _Page:
-        """The branch or leaf page `pgid` of the bucket at `path`, its header checked."""
+        """The branch or leaf page `pgid` of the bucket at `path`, checked whole."""
         data = self._map
         if data is None:
             raise InvalidArgument(f"bolt file {self.path}: closed")
-        where = f"page {pgid} of the {_describe_path(path)}"
         high = self.meta.high_water
         if not 2 <= pgid < high:
-            raise self._error(f"{where}: page id outside 2..{high - 1} (past the end of the data)")
+            raise self._error(
+                f"page {pgid} of the {_describe_path(path)}: page id outside 2..{high - 1} "
+                "(past the end of the data)"
+            )
         self._claim(pgid, path)
+        cached = self._cache.get(pgid)
+        if cached is not None:
+            self._cache.move_to_end(pgid)
+            return cached
         size = self.meta.page_size
         start = pgid * size
         page_id, flags, count, overflow = _PAGE_HEADER.unpack_from(data, start)
+        page = _Page(data, start, start + (overflow + 1) * size, flags, pgid, path)
         if page_id != pgid:
-            raise self._error(f"{where}: the page says it is page {page_id}")
+            raise self._error(f"{page.where}: the page says it is page {page_id}")
         if flags not in (BRANCH_PAGE, LEAF_PAGE):
-            raise self._error(f"{where}: expected a branch or leaf page, found flags 0x{flags:02x}")
+            raise self._error(
+                f"{page.where}: expected a branch or leaf page, found flags 0x{flags:02x}"
+            )
         if pgid + overflow >= high:
-            raise self._error(f"{where}: {overflow} overflow pages run past the end of the data")
-        end = start + (overflow + 1) * size
-        return self._checked(_Page(data, start, end, flags, count, where))
-
-    def _inline_page(self, value: bytes, path: tuple[bytes, ...]) -> _Page:
-        where = f"inline page of the {_describe_path(path)}"
-        if len(value) < HEADER_SIZE:
-            raise self._error(f"{where}: {len(value)} bytes, shorter than a page header")
-        _pid, flags, count, _overflow = _PAGE_HEADER.unpack_from(value, 0)
-        if flags != LEAF_PAGE:
-            raise self._error(f"{where}: expected a leaf page, found flags 0x{flags:02x}")
-        return self._checked(_Page(value, 0, len(value), flags, count, where))
-
-    def _checked(self, page: _Page) -> _Page:
-        if page.start + HEADER_SIZE + page.count * ELEMENT_SIZE > page.end:
-            raise self._error(f"{page.where}: {page.count} elements do not fit in the page")
-        if page.flags == BRANCH_PAGE and page.count == 0:
-            raise self._error(f"{page.where}: empty branch page")
+            raise self._error(
+                f"{page.where}: {overflow} overflow pages run past the end of the data"
+            )
+        self._read_elements(page, count)
+        self._cache[pgid] = page
+        if len(self._cache) > CACHED_PAGES:
+            self._cache.popitem(last=False)
         return page
 
-    def _branch(self, page: _Page) -> list[tuple[bytes, int]]:
-        """(first key, child page id) of each element of a branch page, keys checked sorted."""
-        out = []
-        buf = page.buf
-        for i in range(page.count):
-            at = page.start + HEADER_SIZE + i * ELEMENT_SIZE
-            pos, ksize, child = _BRANCH_ELEMENT.unpack_from(buf, at)
-            if at + pos + ksize > page.end:
-                raise self._error(f"{page.where}: element {i} points outside the page")
-            key = bytes(buf[at + pos : at + pos + ksize])
-            if out and key <= out[-1][0]:
-                raise self._error(f"{page.where}: element {i}: keys out of order")
-            out.append((key, child))
-        return out
+    def _inline_page(self, value: bytes, path: tuple[bytes, ...]) -> _Page:
+        page = _Page(value, 0, len(value), LEAF_PAGE, 0, path)
+        if len(value) < HEADER_SIZE:
+            raise self._error(f"{page.where}: {len(value)} bytes, shorter than a page header")
+        _pid, flags, count, _overflow = _PAGE_HEADER.unpack_from(value, 0)
+        if flags != LEAF_PAGE:
+            raise self._error(f"{page.where}: expected a leaf page, found flags 0x{flags:02x}")
+        self._read_elements(page, count)
+        return page
 
-    def _leaf(self, page: _Page) -> list[tuple[int, bytes, int, int]]:
-        """(flags, key, value start, value end) of each element of a leaf page, keys checked
-        sorted: a whole page is checked before any of it is used, so `_find` can trust it."""
-        out = []
-        buf = page.buf
-        for i in range(page.count):
-            at = page.start + HEADER_SIZE + i * ELEMENT_SIZE
+    def _read_elements(self, page: _Page, count: int) -> None:
+        """Read every element of `page`, checking that each lies inside the page and that the
+        keys are in order: a whole page is checked before any of it is used."""
+        if page.start + HEADER_SIZE + count * ELEMENT_SIZE > page.end:
+            raise self._error(f"{page.where}: {count} elements do not fit in the page")
+        buf, end = page.buf, page.end
+        first = page.start + HEADER_SIZE
+        if page.flags == BRANCH_PAGE:
+            if count == 0:
+                raise self._error(f"{page.where}: empty branch page")
+            branch = page.branch
+            for i in range(count):
+                at = first + i * ELEMENT_SIZE
+                pos, ksize, child = _BRANCH_ELEMENT.unpack_from(buf, at)
+                if at + pos + ksize > end:
+                    raise self._error(f"{page.where}: element {i} points outside the page")
+                key = bytes(buf[at + pos : at + pos + ksize])
+                if branch and key <= branch[-1][0]:
+                    raise self._error(f"{page.where}: element {i}: keys out of order")
+                branch.append((key, child))
+            return
+        leaf = page.leaf
+        for i in range(count):
+            at = first + i * ELEMENT_SIZE
             flags, pos, ksize, vsize = _LEAF_ELEMENT.unpack_from(buf, at)
             if flags & ~BUCKET_LEAF_FLAG:
                 raise self._error(f"{page.where}: element {i} has unknown flags 0x{flags:x}")
             kstart = at + pos
             vstart = kstart + ksize
             vend = vstart + vsize
-            if vend > page.end:
+            if vend > end:
                 raise self._error(f"{page.where}: element {i} points outside the page")
             key = bytes(buf[kstart:vstart])
-            if out and key <= out[-1][1]:
+            if leaf and key <= leaf[-1][1]:
                 raise self._error(f"{page.where}: element {i}: key {_quote(key)} out of order")
-            out.append((flags, key, vstart, vend))
-        return out
+            leaf.append((flags, key, vstart, vend))
 
     # -- whole-file check ----------------------------------------------------------------------
 
@@ -428,7 +451,7 @@ class Bucket:
             else:
                 page = item
             if page.flags == BRANCH_PAGE:
-                elements = file._branch(page)
+                elements = page.branch
                 self._check_range(page, elements[0][0], elements[-1][0], low, high)
                 uppers = [key for key, _child in elements[1:]] + [high]
                 stack.extend(
@@ -436,7 +459,7 @@ class Bucket:
                     for (key, child), upper in reversed(list(zip(elements, uppers, strict=True)))
                 )
                 continue
-            leaf = file._leaf(page)
+            leaf = page.leaf
             if leaf:
                 self._check_range(page, leaf[0][1], leaf[-1][1], low, high)
             for flags, key, vstart, vend in leaf:
@@ -466,7 +489,7 @@ class Bucket:
         page = self._root_page()
         seen = {self._root} if self._inline is None else set()
         while page.flags == BRANCH_PAGE:
-            elements = file._branch(page)
+            elements = page.branch
             lo, hi = 0, len(elements)
             while lo < hi:  # the last element whose first key is <= key
                 mid = (lo + hi) // 2
@@ -479,7 +502,7 @@ class Bucket:
                 raise file._error(f"page {child} appears twice in the {_describe_path(self.path)}")
             seen.add(child)
             page = file._page(child, self.path)
-        leaf = file._leaf(page)
+        leaf = page.leaf
         lo, hi = 0, len(leaf)
         while lo < hi:
             mid = (lo + hi) // 2

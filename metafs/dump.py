@@ -51,6 +51,7 @@ _VARINT_KEYS = frozenset((b"size", b"version"))
 _ANY_KEYS = frozenset((b"spec", b"options"))
 _PLAIN_BUCKETS = frozenset((b"labels", b"annotations"))
 
+_PLAIN_ASCII = re.compile(r'[ !#-\[\]-~]*')  # printable ASCII except quote and backslash
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 _QUOTE_MAX = 200
 _HEX_MAX = 64
@@ -72,6 +73,8 @@ def _is_print(ch: str) -> bool:
 
 def go_quote(text: str) -> str:
     """Go's `strconv.Quote` of a valid UTF-8 string."""
+    if _PLAIN_ASCII.fullmatch(text):
+        return f'"{text}"'
     out = ['"']
     for ch in text:
         code = ord(ch)
