@@ -57,8 +57,10 @@ def _walk(
             yield path, key, value
             if value is None:
                 child = bucket.bucket(key)
-                if child is None:  # items() and bucket() disagree: the reader checks for this
-                    raise BoltFormatError(f"bucket {key!r} listed but not found")
+                if child is None:  # items() and bucket() disagree: the reader rules this out
+                    raise BoltFormatError(
+                        f"bolt file {source.file.path}: bucket {key!r} listed but not found"
+                    )
                 children.append((child, (*path, key)))
         stack.extend(reversed(children))
 
