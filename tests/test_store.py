@@ -207,7 +207,8 @@ def test_many_long_keys_sharing_a_long_prefix_iterate_in_order(store):
     with store.read() as tx:
         b = tx.bucket(b"b")
         assert list(b.items()) == expected
-        assert list(b.items(start=prefix + b"03")) == [e for e in expected if e[0] >= prefix + b"03"]
+        start = prefix + b"03"
+        assert list(b.items(start=start)) == [e for e in expected if e[0] >= start]
         assert b.bucket(prefix + b"0100").get(b"k") == b"v"
     with store.write() as tx:
         tx.bucket(b"b").delete_bucket(prefix + b"0100")
