@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from .errors import InvalidArgument
 
@@ -59,3 +60,13 @@ def digest(value: str) -> str:
             f'digest "{value}": {algorithm} needs {length} lowercase hex characters'
         )
     return value
+
+
+@contextmanager
+def naming(what: str) -> Iterator[None]:
+    """Prefix the message of an InvalidArgument raised inside with the object it concerns
+    (`image "x" in namespace "default": ...`), as every error message names its object."""
+    try:
+        yield
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{what}: {exc.message}") from exc
