@@ -32,7 +32,7 @@ def identifier(value: str, what: str = "identifier") -> str:
 
 def label(key: str, value: str) -> None:
     """labels.Validate: key and value together at most 4096 bytes."""
-    size = len(key.encode()) + len(value.encode())
+    size = len((key + value).encode("utf-8", "surrogateescape"))
     if size > LABEL_MAX:
         raise InvalidArgument(
             f"label key and value length ({size} bytes) greater than maximum size "
