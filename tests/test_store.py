@@ -148,9 +148,26 @@ def test_delete_does_not_touch_a_bucket_of_that_name(store):
         assert tx.bucket(b"b").get(b"k") == b"v"
 
 
-NAMES = [b"\x00", b"\x00\x00", b"\x00\xff", b"\x01", b"a", b"a\x00", b"a\x00b", b"a\xff", b"ab",
-         b"\xff", b"\xff\x00", b"\xff\xff", b"n" * 511, b"n" * 512, b"n" * 600 + b"\x00",
-         b"n" * 600, b"n" * 4095, b"o"]  # fmt: skip
+NAMES = [
+    b"\x00",
+    b"\x00\x00",
+    b"\x00\xff",
+    b"\x01",
+    b"a",
+    b"a\x00",
+    b"a\x00b",
+    b"a\xff",
+    b"ab",
+    b"\xff",
+    b"\xff\x00",
+    b"\xff\xff",
+    b"n" * 511,
+    b"n" * 512,
+    b"n" * 600 + b"\x00",
+    b"n" * 600,
+    b"n" * 4095,
+    b"o",
+]
 
 
 def test_items_order_and_seek_with_odd_and_long_names(store):
