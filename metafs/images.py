@@ -183,7 +183,7 @@ class Images:
     def set_label(self, name: str, key: str, value: str) -> Image:
         """Set one label of an image or draft; an empty value removes it."""
         if not key:
-            raise InvalidArgument("label key must not be empty")
+            raise InvalidArgument(f"{self._describe(name)}: label key must not be empty")
         if self.is_draft(name):
             draft = self.draft(name)
             draft.labels[key] = value
