@@ -307,29 +307,28 @@ class Bucket:
     def items(self, start: bytes | None = None) -> Iterator[tuple[bytes, bytes | None]]:
         """(name, value) of each entry in bolt's order from `start` on; None marks a bucket.
 
-        As in bolt, do not change the bucket while iterating over it.
+        As in bolt, do not change the bucket while iterating over it; changing other buckets is
+        fine, even when that grows the map and replays the transaction.
         """
         prefix = self._prefix
         skip = len(prefix)
-        cursor = self.tx._cursor()
-        cursor.seek(prefix + layout.component(start, layout.BUCKET) if start else prefix)
-        while True:
-            after = None
+        seek: bytes | None = prefix + layout.component(start, layout.BUCKET) if start else prefix
+        while seek is not None:
+            txn = self.tx._txn
+            cursor = self.tx._cursor()
+            cursor.seek(seek)
+            seek = None
             for full, value, _key in cursor.entries():
                 if not full.startswith(prefix):
                     return
                 if len(full) == skip:
                     continue  # this bucket's own marker
                 name, kind, used = layout.split_first(full[skip:])
-                if kind == layout.KEY:
-                    yield name, value
-                    continue
-                yield name, None
-                after = layout.successor(full[: skip + used])  # skip what the bucket holds
-                break
-            if after is None:
-                return
-            cursor.seek(after)
+                yield name, (value if kind == layout.KEY else None)
+                if kind == layout.BUCKET or self.tx._txn is not txn:
+                    # past what the bucket holds, or on in the transaction a replay made
+                    seek = layout.successor(full[: skip + used])
+                    break
 
     def is_empty(self) -> bool:
         return next(self.items(), None) is None

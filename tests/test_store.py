@@ -400,6 +400,23 @@ def test_map_full_grows_and_keeps_the_whole_transaction(tmp_path):
         assert all(v == value for k, v in items if len(k) == 6)
 
 
+def test_iterating_one_bucket_while_writing_another_survives_map_growth(tmp_path):
+    with Store.open(tmp_path / "s", map_size=64 << 10) as s:
+        with s.write() as tx:
+            a = tx.root().create_bucket(b"a")
+            for i in range(30):
+                a.put(b"%03d" % i, b"v") if i % 3 else a.create_bucket(b"%03d" % i)
+        with s.write() as tx:
+            b = tx.root().create_bucket(b"b")
+            seen = []
+            for name, _value in tx.bucket(b"a").items():
+                seen.append(name)
+                b.put(name, os.urandom(20000))  # 600 KB: several replays mid-iteration
+        assert seen == [b"%03d" % i for i in range(30)]
+        with s.read() as tx:
+            assert [k for k, _ in tx.bucket(b"b").items()] == seen
+
+
 def test_max_map_size_gives_store_full_and_changes_nothing(tmp_path):
     path = tmp_path / "s"
     with Store.open(path, map_size=64 << 10, max_map_size=256 << 10) as s:
