@@ -258,9 +258,16 @@ class Bucket:
         """The value of plain key `key`, or None (absent, or a bucket)."""
         return self.tx._get(self._key(key))
 
+    def _require(self) -> None:
+        """Refuse writes through the handle of a deleted bucket: they would leave entries that
+        no bucket holds (and that its parent would list as a bucket `bucket()` cannot find)."""
+        if self.path and self.tx._get(self._prefix) is None:
+            raise NotFound(f"{self!r} does not exist (any more)")
+
     def put(self, key: bytes, value: bytes) -> None:
         if not key:
             raise InvalidArgument("empty key")
+        self._require()
         if self.tx._get(self._sub(key)) is not None:
             raise InvalidArgument(f"{key!r} is a bucket in {self!r}, not a key")
         self.tx._put(self._key(key), value)
@@ -279,6 +286,7 @@ class Bucket:
     def create_bucket(self, name: bytes) -> Bucket:
         if not name:
             raise InvalidArgument("empty bucket name")
+        self._require()
         if self.tx._get(self._sub(name)) is not None:
             raise AlreadyExists(f"bucket {name!r} in {self!r}")
         if self.tx._get(self._key(name)) is not None:

@@ -140,6 +140,23 @@ def test_delete_bucket_removes_its_subtree_and_nothing_else(store):
         assert tx.root().create_bucket(b"a").is_empty()
 
 
+def test_writing_through_a_deleted_bucket_is_refused(store):
+    with store.write() as tx:
+        stale = tx.root().create_bucket(b"x")
+        inner = stale.create_bucket(b"inner")
+        tx.root().delete_bucket(b"x")
+        for write in (
+            lambda: stale.put(b"k", b"v"),
+            lambda: stale.create_bucket(b"b"),
+            lambda: inner.put(b"k", b"v"),
+        ):
+            with pytest.raises(NotFound):
+                write()
+        assert list(tx.root().items()) == []
+    with store.read() as tx:
+        assert list(tx.root().items()) == []
+
+
 def test_delete_does_not_touch_a_bucket_of_that_name(store):
     with store.write() as tx:
         tx.root().create_bucket(b"b").put(b"k", b"v")
