@@ -321,9 +321,10 @@ class Bucket:
         prefix = self._prefix
         skip = len(prefix)
         seek: bytes | None = prefix + layout.component(start, layout.BUCKET) if start else prefix
+        txn, cursor = None, None
         while seek is not None:
-            txn = self.tx._txn
-            cursor = self.tx._cursor()
+            if self.tx._txn is not txn:  # first time round, or a replay made a new transaction
+                txn, cursor = self.tx._txn, self.tx._cursor()
             cursor.seek(seek)
             seek = None
             for full, value, _key in cursor.entries():
@@ -334,7 +335,7 @@ class Bucket:
                 name, kind, used = layout.split_first(full[skip:])
                 yield name, (value if kind == layout.KEY else None)
                 if kind == layout.BUCKET or self.tx._txn is not txn:
-                    # past what the bucket holds, or on in the transaction a replay made
+                    # past what the bucket holds, or on in a new cursor after a replay
                     seek = layout.successor(full[: skip + used])
                     break
 
