@@ -69,7 +69,7 @@ DRAFTS = b"drafts"
 
 
 def enc(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
+    return validation.text(text, "name")
 
 
 def dec(raw: bytes) -> str:

@@ -52,6 +52,14 @@ def validate(container: Container) -> None:
     for name in container.extensions:
         if not name:
             raise InvalidArgument("container.Extension keys must not be zero-length")
+        validation.text(name, "container.Extension key")
+    for what, value in (
+        ("container.Image", container.image),
+        ("container.Runtime.Name", container.runtime.name),
+        ("container.Snapshotter", container.snapshotter),
+        ("container.SnapshotKey", container.snapshot_key),
+    ):
+        validation.text(value, what)
     if not container.runtime.name:
         raise InvalidArgument("container.Runtime.Name must be set")
     if container.spec is None:

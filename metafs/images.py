@@ -48,9 +48,13 @@ def validate(image: Image) -> None:
     """containerd's validateImage. Annotations are not size-checked (containerd does not)."""
     if not image.name:
         raise InvalidArgument("image name must not be empty")
+    validation.text(image.name, "image name")
     validation.labels(image.labels)
-    if "" in image.target.annotations:
-        raise InvalidArgument("annotation key must not be empty")
+    for key, value in image.target.annotations.items():
+        if not key:
+            raise InvalidArgument("annotation key must not be empty")
+        validation.text(key, "annotation key")
+        validation.text(value, "annotation value")
     validate_target_field("digest", image.target.digest)
     validate_target_field("mediatype", image.target.media_type)
     validate_target_field("size", image.target.size)
@@ -62,6 +66,7 @@ def validate_target_field(name: str, value: str | int) -> None:
     elif name == "mediatype":
         if not value:
             raise InvalidArgument("image target media type must not be empty")
+        validation.text(str(value), "image target media type")
     elif name == "size":
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise InvalidArgument(f"image target size must be greater than zero, not {value}")
@@ -244,8 +249,10 @@ class Images:
     def create_draft(self, name: str) -> Image:
         """Start an image whose target is still to be written."""
         validation.identifier(self.namespace, "namespace")
-        if not name:
-            raise InvalidArgument(f"{self._describe(name)}: image name must not be empty")
+        with validation.naming(self._describe(name)):
+            if not name:
+                raise InvalidArgument("image name must not be empty")
+            validation.text(name, "image name")
         if self.exists(name) or self.is_draft(name):
             raise AlreadyExists(self._describe(name))
         now = now_ns()

@@ -30,9 +30,18 @@ def identifier(value: str, what: str = "identifier") -> str:
     return value
 
 
+def text(value: str, what: str) -> bytes:
+    """Names and values are Go strings, i.e. bytes, held in a str through UTF-8 with
+    surrogateescape; a str that does not encode back (a lone surrogate) is refused."""
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgument(f"{what} {value!r} is not a byte string: {exc.reason}") from None
+
+
 def label(key: str, value: str) -> None:
     """labels.Validate: key and value together at most 4096 bytes."""
-    size = len((key + value).encode("utf-8", "surrogateescape"))
+    size = len(text(key, "label key")) + len(text(value, "label value"))
     if size > LABEL_MAX:
         raise InvalidArgument(
             f"label key and value length ({size} bytes) greater than maximum size "

@@ -461,3 +461,22 @@ def test_spec_from_json():
     for bad in ("", "{", "[1]", '"s"', "null", "1"):
         with pytest.raises(InvalidArgument):
             spec_from_json(bad)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(image="\ud800"),
+        dict(snapshotter="a\udfff"),
+        dict(snapshot_key="\ud800"),
+        dict(runtime=Runtime("\ud800")),
+        dict(extensions={"\ud800": AnyValue("t")}),
+        dict(labels={"\ud800": "v"}),
+    ],
+)
+def test_unencodable_text_is_invalid_argument(store, change):
+    with store.write() as tx, pytest.raises(InvalidArgument) as info:
+        Containers(tx, NS).create(container(**change))
+    assert_names_container(info.value, "db-1")
+    with store.read() as tx:
+        assert list(tx.root().items()) == []

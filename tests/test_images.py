@@ -7,6 +7,8 @@ import struct
 
 import pytest
 from boltdump import dump
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from metafs import (
     AlreadyExists,
@@ -675,3 +677,52 @@ def test_draft_labels_are_validated(store):
             Images(tx, NS).set_label("d", "", "v")
     with store.read() as tx:
         assert Images(tx, NS).draft("d").labels == {}
+
+
+# ---- any bytes round-trip -------------------------------------------------------------------
+
+raw_text = st.binary(min_size=1, max_size=600).map(lambda b: b.decode("utf-8", "surrogateescape"))
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    names=st.lists(raw_text, min_size=1, max_size=6, unique=True),
+    labels=st.dictionaries(
+        raw_text, st.binary(max_size=300).map(lambda b: b.decode("latin-1")), max_size=5
+    ),
+)
+def test_any_names_and_labels_round_trip(store, names, labels):
+    with store.write() as tx:
+        for name in list(Images(tx, NS).names()):
+            Images(tx, NS).delete(name)
+        for name in names:
+            Images(tx, NS).create(Image(name, target(), labels=labels))
+    stored = {k: v for k, v in labels.items() if v}
+    with store.read() as tx:
+        images = Images(tx, NS)
+        assert list(images.names()) == sorted(
+            names, key=lambda n: n.encode("utf-8", "surrogateescape")
+        )
+        for name in names:
+            assert images.get(name).labels == stored
+
+
+@pytest.mark.parametrize("bad", ["\ud800", "a\udfffb"])
+def test_unencodable_text_is_invalid_argument(store, bad):
+    with store.write() as tx:
+        for call in (
+            lambda: Images(tx, NS).create(Image(bad, target())),
+            lambda: Images(tx, NS).create(Image("ok", target(), labels={bad: "v"})),
+            lambda: Images(tx, NS).create(Image("ok", target(), labels={"k": bad})),
+            lambda: Images(tx, NS).create(Image("ok", target(**{bad: "v"}))),
+            lambda: Images(tx, NS).create(Image("ok", target(media_type=bad))),
+            lambda: Images(tx, NS).create_draft(bad),
+        ):
+            with pytest.raises(InvalidArgument):
+                call()
+    with store.read() as tx:
+        assert list(tx.root().items()) == []
