@@ -36,7 +36,7 @@ def text(value: str, what: str) -> bytes:
     try:
         return value.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError as exc:
-        raise InvalidArgument(f"{what} {value!r} is not a byte string: {exc.reason}") from None
+        raise InvalidArgument(f"{what} {value[:40]!r} is not a byte string: {exc.reason}") from None
 
 
 def label(key: str, value: str) -> None:
