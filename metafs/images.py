@@ -211,8 +211,10 @@ class Images:
 
     def rename(self, old: str, new: str) -> Image:
         """Move an image (or draft) to a new name in one step; created time is kept."""
-        if not new:
-            raise InvalidArgument(f"{self._describe(old)}: the new name must not be empty")
+        with validation.naming(self._describe(old)):
+            if not new:
+                raise InvalidArgument("the new name must not be empty")
+            validation.text(new, "the new name")
         if self.exists(new) or self.is_draft(new):
             raise AlreadyExists(self._describe(new))
         if self.is_draft(old):

@@ -506,6 +506,8 @@ def test_rename_image(store):
         assert_names_image(info.value, "new:name")
         with pytest.raises(AlreadyExists):
             Images(tx, NS).rename("taken", "taken")
+        with pytest.raises(InvalidArgument):
+            Images(tx, NS).rename("taken", "\ud800")
     with store.read() as tx:
         assert list(Images(tx, NS).names()) == ["new:name", "taken"]
 

@@ -532,14 +532,13 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
         assert w.returncode == 0, err
         assert out.strip() == "done"
     assert (path / "data.mdb").stat().st_size > 512 << 10  # far beyond the 64 KiB map
-    with Store.open(path) as s:
-        with s.read() as tx:
-            images = Images(tx, "default")
-            names = list(images.names())
-            assert len(names) == 401
-            assert names == sorted(names, key=lambda n: n.encode())
-            labels = images.get("shared").labels
-            assert sorted(labels) == sorted(f"{w}.{i:03d}" for w in "ab" for i in range(200))
+    with Store.open(path) as s, s.read() as tx:
+        images = Images(tx, "default")
+        names = list(images.names())
+        assert len(names) == 401
+        assert names == sorted(names, key=lambda n: n.encode())
+        labels = images.get("shared").labels
+        assert sorted(labels) == sorted(f"{w}.{i:03d}" for w in "ab" for i in range(200))
 
 
 READER = """
