@@ -527,10 +527,16 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
     Store.open(path, map_size=64 << 10).close()
     writers = [run_python(WRITER, str(path), who, str(go)) for who in ("a", "b")]
     go.touch()
-    for w in writers:
-        out, err = w.communicate(timeout=120)
-        assert w.returncode == 0, err
-        assert out.strip() == "done"
+    try:
+        for w in writers:
+            out, err = w.communicate(timeout=120)
+            assert w.returncode == 0, err
+            assert out.strip() == "done"
+    finally:
+        for w in writers:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
     assert (path / "data.mdb").stat().st_size > 512 << 10  # far beyond the 64 KiB map
     with Store.open(path) as s, s.read() as tx:
         images = Images(tx, "default")
@@ -575,5 +581,10 @@ def test_reader_process_follows_a_map_grown_by_another(tmp_path):
             assert reader.stdout.readline().split() == ["3000", "1000"]
         finally:
             reader.stdin.close()
-            reader.wait(timeout=30)
+            try:
+                reader.wait(timeout=30)
+            finally:
+                if reader.poll() is None:
+                    reader.kill()
+                    reader.wait()
         assert reader.returncode == 0, reader.stderr.read()
