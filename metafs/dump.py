@@ -166,7 +166,9 @@ def _decode_any(value: bytes) -> AnyValue | None:
 
 
 def decode(key: bytes, value: bytes, parent: bytes | None) -> dict[str, Any] | None:
-    """What is known about `value` from its key and the name of the bucket holding it."""
+    """What is known about `value` from its key and the name of the bucket holding it:
+    {"time": RFC 3339, "unixnano": N}, {"error": why} (a bad time), {"varint": N},
+    {"any": AnyValue}, or None."""
     if parent in _PLAIN_BUCKETS:
         return None
     if key in _TIME_KEYS:
