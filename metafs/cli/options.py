@@ -1,0 +1,47 @@
+"""Options and checks the ctr-like command groups share: `ls` arguments, filters, namespaces."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TypeVar
+
+from .. import filters, validation
+from .formats import add_format_option
+
+T = TypeVar("T")
+
+FILTER_HELP = """\
+filters (containerd's syntax):
+  FIELD==VALUE   equal             FIELD!=VALUE   not equal (absent counts as "")
+  FIELD~=REGEX   regex search      FIELD          field present (e.g. labels.KEY)
+  A,B            both A and B      F1 F2 (two arguments): F1 or F2
+  Quote values or label keys with "..." (Go escapes) when they hold spaces, commas or dots:
+  labels."io.example/owner"==alice, name=="odd name:1". A value starting with / or | is
+  quoted too (containerd's rule): write name~="^/" rather than name~=^/.
+"""
+
+
+def add_ls_arguments(
+    parser: argparse.ArgumentParser,
+    fields: filters.Fields[T] | None,
+    *,
+    quiet: str | None,
+) -> None:
+    """-q (when `quiet` says what it prints), --format, and FILTER arguments for `fields`."""
+    if quiet is not None:
+        parser.add_argument("-q", "--quiet", action="store_true", help=quiet)
+    add_format_option(parser)
+    if fields is not None:
+        parser.add_argument(
+            "filters",
+            nargs="*",
+            metavar="FILTER",
+            help=f"show only what matches; fields: {fields.describe()}",
+        )
+        parser.epilog = FILTER_HELP
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def write_namespace(args: argparse.Namespace) -> str:
+    """The namespace a writing command works in, checked as containerd checks it."""
+    return validation.identifier(args.namespace, "namespace")
