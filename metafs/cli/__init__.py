@@ -9,13 +9,13 @@ import argparse
 import sys
 
 from ..errors import MetafsError
-from . import common, namespaces
+from . import common, containers, images, namespaces, resources
 
-GROUPS = (namespaces,)
+GROUPS = (images, containers, namespaces, resources)
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = common.Parser(
         prog="metafs",
         description="containerd's container metadata on LMDB: a FUSE view and a ctr-like CLI.",
     )
