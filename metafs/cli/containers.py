@@ -114,9 +114,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="repeatable"
     )
-    create.add_argument("image", metavar="IMAGE")
-    create.add_argument("id", metavar="ID")
-    create.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")
+    create.add_argument("image", metavar="IMAGE", help="an image of the namespace")
+    create.add_argument(
+        "id",
+        metavar="ID",
+        help="letters and digits separated by single '.', '_' or '-'; at most 76 characters",
+    )
+    create.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        metavar="COMMAND [ARG...]",
+        help="process args of the minimal spec (options go before IMAGE)",
+    )
     create.set_defaults(func=cmd_create)
 
     label = verbs.add_parser(

@@ -15,11 +15,11 @@ filters (containerd's syntax):
   FIELD==VALUE   equal             FIELD!=VALUE   not equal (absent counts as "")
   FIELD~=REGEX   regex search      FIELD          field present (e.g. labels.KEY)
   A,B            both A and B      F1 F2 (two arguments): F1 or F2
-  Quote values or label keys with "..." (Go escapes) when they hold spaces, commas or dots:
-  labels."io.example/owner"==alice, name=="odd name:1". A value starting with / or | is
-  quoted too (containerd's rule): write name~="^/" rather than name~=^/.
+  Quote a value or label key with "..." (Go escapes) when it holds spaces, commas, / or |
+  (a / or | starts a quoted string, as in containerd), and quote the whole filter for the
+  shell. labels.a.b and labels."a.b" are the same key. Examples:
+    'labels."io.example/owner"==alice'   'name=="odd name:1"'   'name~=alpine,labels.env'
 """
-
 
 def add_ls_arguments(
     parser: argparse.ArgumentParser,
