@@ -21,6 +21,7 @@ filters (containerd's syntax):
     'labels."io.example/owner"==alice'   'name=="odd name:1"'   'name~=alpine,labels.env'
 """
 
+
 def add_ls_arguments(
     parser: argparse.ArgumentParser,
     fields: filters.Fields[T] | None,
