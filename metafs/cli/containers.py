@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import sys
 
 from .. import filters
@@ -23,12 +22,11 @@ from .formats import (
     sorted_labels,
     sorted_map,
 )
-from .options import add_ls_arguments, write_namespace
+from .options import add_ls_arguments, default_snapshotter, write_namespace
 from .tables import tabwrite
 
 RUNC_V2 = "io.containerd.runc.v2"
 RUNTIME_OPTIONS_TYPE_URL = "runtimeoptions.v1.Options"
-DEFAULT_SNAPSHOTTER = "overlayfs"
 
 FIELDS: filters.Fields[Container] = filters.Fields(
     "containers",
@@ -106,8 +104,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     create.add_argument(
         "--snapshotter",
-        default=os.environ.get("CONTAINERD_SNAPSHOTTER") or DEFAULT_SNAPSHOTTER,
-        help="snapshotter name",
+        default=default_snapshotter(),
+        help="snapshotter name (default: $CONTAINERD_SNAPSHOTTER, else overlayfs)",
     )
     create.add_argument("--snapshot-key", metavar="KEY", help="snapshot key (default: ID)")
     create.add_argument("--spec", metavar="FILE", help="OCI runtime spec as JSON; - for stdin")

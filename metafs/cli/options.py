@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import TypeVar
 
 from .. import filters, validation
@@ -41,6 +42,11 @@ def add_ls_arguments(
         )
         parser.epilog = FILTER_HELP
         parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def default_snapshotter() -> str:
+    """ctr's default: $CONTAINERD_SNAPSHOTTER, else overlayfs."""
+    return os.environ.get("CONTAINERD_SNAPSHOTTER") or "overlayfs"
 
 
 def write_namespace(args: argparse.Namespace) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from .. import filters
 from ..codec import now_ns
@@ -19,10 +18,8 @@ from .formats import (
     rfc3339,
     sorted_map,
 )
-from .options import add_ls_arguments
+from .options import add_ls_arguments, default_snapshotter
 from .tables import tabwrite
-
-DEFAULT_SNAPSHOTTER = "overlayfs"
 
 LEASE_FIELDS: filters.Fields[records.Lease] = filters.Fields(
     "leases", {"id": lambda lease: lease.id}, {"labels": lambda lease: lease.labels}
@@ -42,7 +39,10 @@ BLOB_FIELDS: filters.Fields[records.Blob] = filters.Fields(
     {"labels": lambda b: b.labels},
 )
 
-KIND_RULE = """\
+SNAPSHOTS_LS_DESCRIPTION = """\
+KEY, PARENT and KIND, as ctr. --format json prints containerd's snapshots.Info fields
+(kind, name, parent, labels, created, updated) plus children, snapshotter, backend_name.
+
 KIND comes from the snapshotter in ctr, and meta.db does not store it. metafs derives it:
 a snapshot that has children, or whose key is a digest (containerd commits unpacked layers
 under their chain ID, sha256:...), is Committed; any other is Active. A View (read-only
@@ -73,13 +73,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="list snapshots",
         description="Snapshot records of one snapshotter in the namespace.",
     )
-    _snapshotter_option(snapshots, os.environ.get("CONTAINERD_SNAPSHOTTER") or DEFAULT_SNAPSHOTTER)
+    _snapshotter_option(snapshots, default_snapshotter())
     snapshot_verbs = snapshots.add_subparsers(dest="verb", metavar="VERB", required=True)
     ls = snapshot_verbs.add_parser(
         "ls",
         aliases=["list"],
         help="list snapshots",
-        description="KEY, PARENT and KIND, as ctr.\n\n" + KIND_RULE,
+        description=SNAPSHOTS_LS_DESCRIPTION,
     )
     _snapshotter_option(ls, argparse.SUPPRESS)
     add_ls_arguments(ls, SNAPSHOT_FIELDS, quiet=None)
@@ -107,7 +107,7 @@ def _snapshotter_option(parser: argparse.ArgumentParser, default: str) -> None:
         "--snapshotter",
         default=default,
         help="snapshotter whose snapshots to list (default: $CONTAINERD_SNAPSHOTTER, "
-        f"else {DEFAULT_SNAPSHOTTER})",
+        "else overlayfs)",
     )
 
 
