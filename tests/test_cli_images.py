@@ -194,3 +194,15 @@ def test_aliases(store):
     assert ok(store, "image", "list", "-q") == ok(store, "i", "ls", "-q")
     ok(store, "i", "tag", ALPINE, "z:1")
     assert ok(store, "images", "remove", "z:1") == "z:1\n"
+
+
+def test_names_that_are_not_utf8_print_as_their_bytes(store):
+    raw = "odd\udcff:1"  # the byte 0xff, as Python carries it
+    with Store.open(store) as opened, opened.write() as tx:
+        Images(tx, "default").create(Image(raw, Descriptor(MANIFEST, DIGEST, 1)))
+    assert ok(store, "images", "ls", "-q").encode("utf-8", "surrogateescape") == (
+        ALPINE.encode() + b"\n" + b"odd\xff:1\n"
+    )
+    listed = json.loads(ok(store, "images", "ls", "--format", "json"))
+    assert listed[1]["Name"] == "odd\ufffd:1"  # Go's encoding/json replaces invalid bytes
+    assert ok(store, "images", "rm", raw) == f"{raw}\n"
