@@ -206,9 +206,15 @@ def container_json(c: Container, *, spec: bool = True) -> dict[str, object]:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     match = filters.parse(args.filters, FIELDS)
+    ids_only = args.quiet and args.format != "json" and not match.alternatives
     with open_store(args, readonly=True) as store, store.read() as tx:
-        containers = match.select(list(Containers(tx, args.namespace).list()))
-    if args.format == "json":
+        if ids_only:  # the ids alone are much cheaper to read
+            ids = list(Containers(tx, args.namespace).ids())
+        else:
+            containers = match.select(list(Containers(tx, args.namespace).list()))
+    if ids_only:
+        emit("".join(f"{cid}\n" for cid in ids))
+    elif args.format == "json":
         emit(go_json([container_json(c, spec=False) for c in containers]))
     elif args.quiet:
         emit("".join(f"{c.id}\n" for c in containers))

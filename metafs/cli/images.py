@@ -139,9 +139,15 @@ def image_json(image: Image) -> dict[str, object]:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     match = filters.parse(args.filters, FIELDS)
+    names_only = args.quiet and args.format != "json" and not match.alternatives
     with open_store(args, readonly=True) as store, store.read() as tx:
-        images = match.select(list(Images(tx, args.namespace).list()))
-    if args.format == "json":
+        if names_only:  # the names alone are much cheaper to read
+            names = list(Images(tx, args.namespace).names())
+        else:
+            images = match.select(list(Images(tx, args.namespace).list()))
+    if names_only:
+        emit("".join(f"{name}\n" for name in names))
+    elif args.format == "json":
         emit(go_json([image_json(i) for i in images]))
     elif args.quiet:
         emit("".join(f"{i.name}\n" for i in images))
