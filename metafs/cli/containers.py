@@ -68,8 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         aliases=["list"],
         help="list containers",
         description=(
-            "List containers as ctr does: CONTAINER IMAGE RUNTIME. --format json prints "
-            "what `containers info` prints for each, without the Spec."
+            "List containers as ctr does: CONTAINER IMAGE RUNTIME.\n"
+            "--format json prints what `containers info` prints for each, without the Spec."
         ),
     )
     add_ls_arguments(ls, FIELDS, quiet="print only the container ids")

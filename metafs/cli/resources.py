@@ -59,8 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         aliases=["list"],
         help="list leases",
         description=(
-            "ID, CREATED AT (local time, as ctr) and LABELS. An expiring lease carries its "
-            "expiry in the label containerd.io/gc.expire. --format json adds the resources "
+            "ID, CREATED AT (local time, as ctr) and LABELS. An expiring lease carries its\n"
+            "expiry in the label containerd.io/gc.expire. --format json adds the resources\n"
             "each lease holds."
         ),
     )
@@ -94,8 +94,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         aliases=["list"],
         help="list content blobs",
         description=(
-            "DIGEST, SIZE, AGE (time since the blob was committed, as ctr) and LABELS, "
-            "tab-separated as ctr prints them."
+            "DIGEST, SIZE, AGE (time since the blob was committed, as ctr) and LABELS,\n"
+            "tab-separated as ctr prints them. LABELS are sorted (ctr 1.6 prints them in\n"
+            "random order)."
         ),
     )
     add_ls_arguments(ls, BLOB_FIELDS, quiet="print only the digests")
