@@ -9,9 +9,9 @@ import argparse
 import sys
 
 from ..errors import MetafsError
-from . import common, containers, images, namespaces, resources
+from . import boltdb, common, containers, images, namespaces, resources
 
-GROUPS = (images, containers, namespaces, resources)
+GROUPS = (images, containers, namespaces, resources, boltdb)
 
 
 def parser() -> argparse.ArgumentParser:
