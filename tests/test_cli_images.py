@@ -206,3 +206,18 @@ def test_names_that_are_not_utf8_print_as_their_bytes(store):
     listed = json.loads(ok(store, "images", "ls", "--format", "json"))
     assert listed[1]["Name"] == "odd\ufffd:1"  # Go's encoding/json replaces invalid bytes
     assert ok(store, "images", "rm", raw) == f"{raw}\n"
+
+
+@pytest.mark.parametrize("verb", [["ls"], ["put", "a:1", "--digest", DIGEST, "--size", "1"]])
+def test_a_store_path_that_is_no_store_is_one_line(tmp_path, verb):
+    (tmp_path / "file").write_bytes(b"x")
+    (tmp_path / "garbage").mkdir()
+    (tmp_path / "garbage" / "data.mdb").write_bytes(bytes(range(256)) * 64)
+    for store, message in (
+        (tmp_path / "garbage", "is not an LMDB environment"),
+        (tmp_path / "file" / "sub", "Not a directory" if verb != ["ls"] else "not found"),
+    ):
+        result = metafs(store, "images", *verb)
+        assert result.returncode == 1 and result.stdout == ""
+        assert result.stderr.startswith("metafs: ") and result.stderr.count("\n") == 1
+        assert message in result.stderr
