@@ -25,7 +25,15 @@ from pathlib import Path
 import lmdb
 
 from . import layout
-from .errors import AlreadyExists, Conflict, InvalidArgument, NotFound, StoreFull
+from .errors import (
+    AlreadyExists,
+    Conflict,
+    CorruptStore,
+    InvalidArgument,
+    MetafsError,
+    NotFound,
+    StoreFull,
+)
 
 DEFAULT_MAP_SIZE = 64 << 20
 DEFAULT_MAX_MAP_SIZE = 1 << 40
@@ -48,7 +56,10 @@ class Store:
         self.readonly = readonly
         self.max_map_size = max_map_size
         if not readonly:
-            self.path.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InvalidArgument(f'store "{self.path}": {exc.strerror}') from exc
         elif not (self.path / "data.mdb").exists():
             raise NotFound(f'store "{self.path}"')
         try:
@@ -62,6 +73,10 @@ class Store:
             )
         except lmdb.DiskError as exc:
             raise StoreFull(f'store "{self.path}"') from exc
+        except lmdb.InvalidError as exc:
+            raise CorruptStore(f'store "{self.path}" is not an LMDB environment') from exc
+        except lmdb.Error as exc:
+            raise MetafsError(f'store "{self.path}": {exc}') from exc
         self.env.reader_check()
         self._thread_lock = threading.Lock()
         self._writer: int | None = None  # the thread inside a write transaction
