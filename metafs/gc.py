@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from . import buckets as B
 from .codec import decode_time, format_time, now_ns, parse_time
-from .errors import InvalidArgument, MetafsError, NotFound
+from .errors import InvalidArgument, MetafsError, NotFound, describe
 from .snapshots import remove_record
 from .store import Bucket, Txn
 
@@ -143,8 +143,7 @@ def explain(
     resource = _parse(kind, ident)
     node: Node = (resource.kind, B.enc(resource.snapshotter), B.enc(resource.key))
     if not _exists(tx, namespace, node):
-        what = f"{resource.kind} {resource.id!r}"
-        raise NotFound(f"{what} in namespace {namespace!r}")
+        raise NotFound(describe(resource.kind, resource.id, namespace))
     marker = _Marker(tx, namespace, now_ns() if now is None else now, trace=True)
     marker.scan_roots()
     marker.mark(until=node)

@@ -9,9 +9,9 @@ import argparse
 import sys
 
 from ..errors import MetafsError
-from . import common, namespaces
+from . import common, gc, namespaces
 
-GROUPS = (namespaces,)
+GROUPS = (namespaces, gc)
 
 
 def parser() -> argparse.ArgumentParser:
