@@ -209,8 +209,7 @@ class _Marker:
 
     def __init__(self, tx: Txn, namespace: str, now: int, *, trace: bool) -> None:
         self.tx = tx
-        self.ns = (B.V1, B.enc(namespace))
-        self.namespace = namespace
+        self._namespace = Bucket(tx, (B.V1, B.enc(namespace)))
         self.now = now
         self.trace = trace
         self.marked: set[Node] = set()
@@ -224,7 +223,10 @@ class _Marker:
         self._all: dict[str, list[Node]] = {kind: [] for kind in KINDS}
 
     def _bucket(self, *path: bytes) -> Bucket:
-        return Bucket(self.tx, (*self.ns, *path))
+        bucket = self._namespace
+        for name in path:
+            bucket = bucket.child(name)
+        return bucket
 
     def _push(self, node: Node, flat: bool, origin: Node | None, via: str | bytes) -> None:
         if node in self._expanded:
@@ -246,14 +248,14 @@ class _Marker:
         """Containers and images first, so that an explanation names them when it can."""
         self._containers()
         self._images(self._bucket(B.IMAGES), "image")
-        self._images(Bucket(self.tx, (B.METAFS, B.DRAFTS, self.ns[1])), "draft")
+        self._images(Bucket(self.tx, (B.METAFS, B.DRAFTS, self._namespace.path[1])), "draft")
         self._leases()
         self._self_roots()
 
     def _containers(self) -> None:
         containers = self._bucket(B.CONTAINERS)
         for cid in _sub_buckets(containers):
-            bucket = Bucket(self.tx, (*containers.path, cid))
+            bucket = containers.child(cid)
             source: Node = ("container", b"", cid)
             snapshotter = bucket.get(B.SNAPSHOTTER)
             if snapshotter:
@@ -263,9 +265,9 @@ class _Marker:
 
     def _images(self, images: Bucket, kind: str) -> None:
         for name in _sub_buckets(images):
-            bucket = Bucket(self.tx, (*images.path, name))
+            bucket = images.child(name)
             source: Node = (kind, b"", name)
-            digest = Bucket(self.tx, (*bucket.path, B.TARGET)).get(B.DIGEST)
+            digest = bucket.child(B.TARGET).get(B.DIGEST)
             if digest:
                 self._push((CONTENT, b"", digest), False, source, "target digest")
             self._label_refs(source, bucket)
@@ -275,8 +277,8 @@ class _Marker:
         for lease_id in _sub_buckets(leases):
             node: Node = (LEASE, b"", lease_id)
             self._all[LEASE].append(node)
-            bucket = Bucket(self.tx, (*leases.path, lease_id))
-            labels = Bucket(self.tx, (*bucket.path, B.LABELS))
+            bucket = leases.child(lease_id)
+            labels = bucket.child(B.LABELS)
             expire = labels.get(_EXPIRE)
             expires_at = parse_expiry(expire)
             if expires_at is not None and self.now > expires_at:
@@ -284,27 +286,27 @@ class _Marker:
             flat = labels.get(_FLAT) is not None
             self._push(node, False, None, _lease_root(expire, expires_at, flat))
             held = "held by the flat lease" if flat else "held by the lease"
-            for digest in _keys(Bucket(self.tx, (*bucket.path, B.CONTENT))):
+            for digest in _keys(bucket.child(B.CONTENT)):
                 self._push((CONTENT, b"", digest), flat, node, held)
-            snapshots = Bucket(self.tx, (*bucket.path, B.SNAPSHOTS))
+            snapshots = bucket.child(B.SNAPSHOTS)
             for snapshotter in _sub_buckets(snapshots):
-                for key in _keys(Bucket(self.tx, (*snapshots.path, snapshotter))):
+                for key in _keys(snapshots.child(snapshotter)):
                     self._push((SNAPSHOT, snapshotter, key), flat, node, held)
-            for ref in _keys(Bucket(self.tx, (*bucket.path, B.INGESTS))):
+            for ref in _keys(bucket.child(B.INGESTS)):
                 self._push((INGEST, b"", ref), False, node, held)
 
     def _self_roots(self) -> None:
         """Snapshots and blobs labelled gc.root, unexpired ingests; and the lists to sweep."""
         snapshots = self._bucket(B.SNAPSHOTS)
         for snapshotter in _sub_buckets(snapshots):
-            records = Bucket(self.tx, (*snapshots.path, snapshotter))
+            records = snapshots.child(snapshotter)
             for key in _sub_buckets(records):
                 self._self_root((SNAPSHOT, snapshotter, key), records)
         ingests = self._bucket(B.CONTENT, B.INGESTS)
         for ref in _sub_buckets(ingests):
             node: Node = (INGEST, b"", ref)
             self._all[INGEST].append(node)
-            raw = Bucket(self.tx, (*ingests.path, ref)).get(B.EXPIREAT)
+            raw = ingests.child(ref).get(B.EXPIREAT)
             expires_at = decode_time(raw) if raw is not None else None
             if expires_at is not None and self.now <= expires_at:
                 self._push(node, False, None, f"ingest, expires {format_time(expires_at)}")
@@ -314,14 +316,13 @@ class _Marker:
 
     def _self_root(self, node: Node, parent: Bucket) -> None:
         self._all[node[0]].append(node)
-        if Bucket(self.tx, (*parent.path, node[2], B.LABELS)).get(_ROOT) is not None:
+        if parent.child(node[2]).child(B.LABELS).get(_ROOT) is not None:
             self._push(node, False, None, "label containerd.io/gc.root")
 
     # -- edges --
 
     def _label_refs(self, origin: Node, bucket: Bucket) -> None:
-        labels = Bucket(self.tx, (*bucket.path, B.LABELS))
-        for key, value in labels.items(start=_REF):
+        for key, value in bucket.child(B.LABELS).items(start=_REF):
             if not key.startswith(_REF):
                 break
             if value is None:

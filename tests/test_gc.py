@@ -634,3 +634,23 @@ def test_an_expired_lease_explains_as_unreferenced(store):
         Leases(tx, NS).create("old", expires_at=now_ns() - HOUR)
     with store.read() as tx:
         assert not gc.explain(tx, NS, "lease", "old").kept
+
+
+def test_an_image_draft_keeps_the_target_it_will_point_at(store):
+    """metafs's own root: an image being written from a shell (a draft) keeps its digest."""
+    with store.write() as tx:
+        m, c, layer = manifest(tx, NS, "a")
+        Images(tx, NS).create_draft("half/made:1")
+        Images(tx, NS).set_target_field("half/made:1", "digest", m)
+        container(tx, NS, "doomed", key="")
+    delete_container(store, "doomed")
+    assert digests(store) == {m, c, layer}
+    with store.read() as tx:
+        assert [link.what for link in gc.explain(tx, NS, "content", layer).chain] == [
+            "image draft half/made:1",
+            f"content {m}",
+            f"content {layer}",
+        ]
+    with store.write() as tx:
+        Images(tx, NS).delete_draft("half/made:1")
+        assert gc.collect(tx, NS) == [Resource("content", d) for d in sorted([m, c, layer])]
