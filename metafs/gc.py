@@ -81,6 +81,8 @@ def collect(
     """Remove every resource of `namespace` that no root reaches; return them, leases first,
     then snapshots, ingests and content, each in bolt order. `dry_run` removes nothing."""
     marker = _Marker(tx, namespace, now_ns() if now is None else now, trace=False)
+    if not marker.has_resources():
+        return []  # nothing to collect: no need to read every image and container
     marker.scan_roots()
     marker.mark()
     garbage = marker.garbage()
@@ -241,6 +243,12 @@ class _Marker:
         if self.trace:
             self._origin[node] = (origin, via)
         self._queue.append((node, flat))
+
+    def has_resources(self) -> bool:
+        return any(
+            not self._bucket(*path).is_empty()
+            for path in ((B.SNAPSHOTS,), (B.CONTENT, B.BLOB), (B.CONTENT, B.INGESTS), (B.LEASES,))
+        )
 
     # -- roots --
 
