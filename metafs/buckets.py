@@ -26,6 +26,7 @@ surrogateescape, so every byte string round-trips.
 
 from __future__ import annotations
 
+from . import validation
 from .codec import decode_time, encode_time, put_varint
 from .store import Bucket, Txn
 
@@ -72,7 +73,7 @@ SEQUENCES = b"sequences"
 
 
 def enc(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
+    return validation.text(text, "name")
 
 
 def dec(raw: bytes) -> str:
@@ -84,7 +85,9 @@ def namespace(tx: Txn, ns: str) -> Bucket | None:
 
 
 def create_namespace(tx: Txn, ns: str) -> Bucket:
-    """The namespace bucket, created (with the schema version key) if missing."""
+    """The namespace bucket, created (with the schema version key) if missing. The name must
+    be an identifier, as containerd requires of the namespace of every request."""
+    validation.identifier(ns, "namespace")
     v1 = tx.root().create_bucket_if_not_exists(V1)
     if v1.get(VERSION) is None:
         v1.put(VERSION, put_varint(DB_VERSION))

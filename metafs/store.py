@@ -7,13 +7,17 @@ buckets, ordered iteration and seek.
 
 When the LMDB map is full, the transaction is not lost: every mutation is logged, so the
 transaction is aborted, the map doubled, and the log replayed in a fresh write transaction —
-invisible to the code inside the `with` block. Several processes may share one store; LMDB
-serialises writers, and a reader that meets a map grown by another process adopts its size.
+invisible to the code inside the `with` block. Several processes may share one store: a write
+transaction holds the store's writer lock (`write.lock`, an flock, plus a thread lock) from its
+first operation to its end, so no other writer can commit between the abort and the replay; a
+reader that meets a map grown by another process adopts its size.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import threading
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +29,7 @@ from .errors import AlreadyExists, Conflict, InvalidArgument, NotFound, StoreFul
 
 DEFAULT_MAP_SIZE = 64 << 20
 DEFAULT_MAX_MAP_SIZE = 1 << 40
+WRITE_LOCK = "write.lock"
 
 
 class Store:
@@ -58,6 +63,11 @@ class Store:
         except lmdb.DiskError as exc:
             raise StoreFull(f'store "{self.path}"') from exc
         self.env.reader_check()
+        self._thread_lock = threading.Lock()
+        self._writer: int | None = None  # the thread inside a write transaction
+        self._lock_fd = -1
+        if not readonly:
+            self._lock_fd = os.open(self.path / WRITE_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], **options: object) -> Store:
@@ -65,6 +75,9 @@ class Store:
 
     def close(self) -> None:
         self.env.close()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
 
     def __enter__(self) -> Store:
         return self
@@ -101,14 +114,30 @@ class Store:
         """A write transaction: atomic, committed when the block ends, aborted on exception."""
         if self.readonly:
             raise InvalidArgument(f'store "{self.path}" is open read-only')
-        tx = Txn(self, self._begin(write=True), write=True)
-        try:
-            yield tx
-            tx._run_before_commit()
-        except BaseException:
-            tx._txn.abort()
-            raise
-        tx._commit()
+        with self._writer_lock():
+            tx = Txn(self, self._begin(write=True), write=True)
+            try:
+                yield tx
+                tx._run_before_commit()
+            except BaseException:
+                tx._txn.abort()
+                raise
+            tx._commit()
+
+    @contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        """Exclude every other metafs writer, in this process and in others, for a whole write
+        transaction, replays after a map resize included."""
+        if self._writer == threading.get_ident():
+            raise InvalidArgument("a write transaction is already open in this thread")
+        with self._thread_lock:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            self._writer = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._writer = None
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _grow(self) -> None:
         size = self.env.info()["map_size"]
@@ -244,9 +273,16 @@ class Bucket:
         """The value of plain key `key`, or None (absent, or a bucket)."""
         return self.tx._get(self._key(key))
 
+    def _require(self) -> None:
+        """Refuse writes through the handle of a deleted bucket: they would leave entries that
+        no bucket holds (and that its parent would list as a bucket `bucket()` cannot find)."""
+        if self.path and self.tx._get(self._prefix) is None:
+            raise NotFound(f"{self!r} does not exist (any more)")
+
     def put(self, key: bytes, value: bytes) -> None:
         if not key:
             raise InvalidArgument("empty key")
+        self._require()
         if self.tx._get(self._sub(key)) is not None:
             raise InvalidArgument(f"{key!r} is a bucket in {self!r}, not a key")
         self.tx._put(self._key(key), value)
@@ -275,6 +311,7 @@ class Bucket:
     def create_bucket(self, name: bytes) -> Bucket:
         if not name:
             raise InvalidArgument("empty bucket name")
+        self._require()
         if self.tx._get(self._sub(name)) is not None:
             raise AlreadyExists(f"bucket {name!r} in {self!r}")
         if self.tx._get(self._key(name)) is not None:
@@ -303,29 +340,29 @@ class Bucket:
     def items(self, start: bytes | None = None) -> Iterator[tuple[bytes, bytes | None]]:
         """(name, value) of each entry in bolt's order from `start` on; None marks a bucket.
 
-        As in bolt, do not change the bucket while iterating over it.
+        As in bolt, do not change the bucket while iterating over it; changing other buckets is
+        fine, even when that grows the map and replays the transaction.
         """
         prefix = self._prefix
         skip = len(prefix)
-        cursor = self.tx._cursor()
-        cursor.seek(prefix + layout.component(start, layout.BUCKET) if start else prefix)
-        while True:
-            after = None
+        seek: bytes | None = prefix + layout.component(start, layout.BUCKET) if start else prefix
+        txn, cursor = None, None
+        while seek is not None:
+            if self.tx._txn is not txn:  # first time round, or a replay made a new transaction
+                txn, cursor = self.tx._txn, self.tx._cursor()
+            cursor.seek(seek)
+            seek = None
             for full, value, _key in cursor.entries():
                 if not full.startswith(prefix):
                     return
                 if len(full) == skip:
                     continue  # this bucket's own marker
                 name, kind, used = layout.split_first(full[skip:])
-                if kind == layout.KEY:
-                    yield name, value
-                    continue
-                yield name, None
-                after = layout.successor(full[: skip + used])  # skip what the bucket holds
-                break
-            if after is None:
-                return
-            cursor.seek(after)
+                yield name, (value if kind == layout.KEY else None)
+                if kind == layout.BUCKET or self.tx._txn is not txn:
+                    # past what the bucket holds, or on in a new cursor after a replay
+                    seek = layout.successor(full[: skip + used])
+                    break
 
     def is_empty(self) -> bool:
         return next(self.items(), None) is None
