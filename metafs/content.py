@@ -87,11 +87,12 @@ class Content:
         """Record a committed blob (what containerd writes when an ingest commits). Nothing
         references a new blob: reference it or hold it with a lease in the same transaction,
         or the next collection removes it, as in containerd."""
-        validation.digest(digest)
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise InvalidArgument(f"content size must be a non-negative integer, not {size!r}")
         labels = dict(labels or {})
-        validation.labels(labels)
+        with validation.naming(self._describe(digest)):
+            validation.digest(digest)
+            if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size < 1 << 63:
+                raise InvalidArgument(f"size must be an integer from 0 to 2^63-1, not {size!r}")
+            validation.labels(labels)
         ns = B.create_namespace(self.tx, self.namespace)
         blobs = ns.create_bucket_if_not_exists(B.CONTENT).create_bucket_if_not_exists(B.BLOB)
         if blobs.bucket(B.enc(digest)) is not None:
@@ -121,7 +122,8 @@ class Content:
                 )
         if not fieldpaths:
             labels = dict(blob.labels)
-        validation.labels({k: v for k, v in labels.items() if v})
+        with validation.naming(self._describe(blob.digest)):
+            validation.labels({k: v for k, v in labels.items() if v})
         B.write_times(bucket, current.created_at, now_ns())
         B.write_labels(bucket, labels)
         bucket.put(B.SIZE, put_varint(current.size))
@@ -130,7 +132,7 @@ class Content:
     def set_label(self, digest: str, key: str, value: str) -> Blob:
         """Set one label; an empty value removes it."""
         if not key:
-            raise InvalidArgument("label key must not be empty")
+            raise InvalidArgument(f"{self._describe(digest)}: label key must not be empty")
         return self.update(Blob(digest, labels={key: value}), f"labels.{key}")
 
     def delete(self, digest: str) -> None:

@@ -55,6 +55,8 @@ class LeaseResource:
             raise InvalidArgument(f'lease resource type "{self.type}" is not supported')
         if not self.id:
             raise InvalidArgument("lease resource id must not be empty")
+        validation.text(self.id, "lease resource id")
+        validation.text(self.type, "lease resource type")
         return tuple(B.enc(part) for part in parts)
 
 
@@ -120,12 +122,14 @@ class Leases:
     ) -> Lease:
         """Create a lease; `expires_at` (Unix nanoseconds) is written as the
         `containerd.io/gc.expire` label, in RFC 3339 as ctr writes it."""
-        if not lease_id:
-            raise InvalidArgument("lease id must be provided")
         labels = dict(labels or {})
         if expires_at is not None:
             labels[LABEL_EXPIRE] = format_time(expires_at, nanos=False)
-        validation.labels(labels)
+        with validation.naming(self._describe(lease_id)):
+            if not lease_id:
+                raise InvalidArgument("lease id must be provided")
+            validation.text(lease_id, "lease id")
+            validation.labels(labels)
         leases = B.create_namespace(self.tx, self.namespace).create_bucket_if_not_exists(B.LEASES)
         if leases.bucket(B.enc(lease_id)) is not None:
             raise AlreadyExists(self._describe(lease_id))
@@ -143,7 +147,8 @@ class Leases:
     def add_resource(self, lease_id: str, resource: LeaseResource) -> None:
         """Hold `resource` by the lease (it need not exist, as in containerd)."""
         bucket = self._bucket(lease_id)
-        *path, name = (*resource.path(), B.enc(resource.id))
+        with validation.naming(self._describe(lease_id)):
+            *path, name = (*resource.path(), B.enc(resource.id))
         for part in path:
             bucket = bucket.create_bucket_if_not_exists(part)
         bucket.put(name, b"")

@@ -37,6 +37,7 @@ def validate_snapshotter(snapshotter: str) -> str:
         raise InvalidArgument("snapshotter must not be empty")
     if "/" in snapshotter:
         raise InvalidArgument(f'snapshotter "{snapshotter}" must not contain "/"')
+    validation.text(snapshotter, "snapshotter")
     return snapshotter
 
 
@@ -104,11 +105,14 @@ class Snapshots:
         in the same snapshotter and gains `key` among its children. Nothing references a new
         snapshot: hold it with a lease (`Leases.add_resource`, same transaction) or a reference
         before the next collection, as containerd's clients must."""
-        validate_snapshotter(snapshotter)
-        if not key:
-            raise InvalidArgument("snapshot key must not be empty")
         labels = dict(labels or {})
-        validation.labels(labels)
+        with validation.naming(self._describe(snapshotter, key)):
+            validate_snapshotter(snapshotter)
+            if not key:
+                raise InvalidArgument("snapshot key must not be empty")
+            validation.text(key, "snapshot key")
+            validation.text(parent, "parent key")
+            validation.labels(labels)
         ns = B.create_namespace(self.tx, self.namespace)
         bucket = ns.create_bucket_if_not_exists(B.SNAPSHOTS).create_bucket_if_not_exists(
             B.enc(snapshotter)
@@ -152,7 +156,8 @@ class Snapshots:
                 )
         if not fieldpaths:
             labels = dict(snapshot.labels)
-        validation.labels({k: v for k, v in labels.items() if v})
+        with validation.naming(self._describe(snapshot.snapshotter, snapshot.key)):
+            validation.labels({k: v for k, v in labels.items() if v})
         B.write_labels(bucket, labels)
         B.write_times(bucket, current.created_at, now_ns())
         return _read(snapshot.snapshotter, snapshot.key, bucket)
@@ -160,7 +165,9 @@ class Snapshots:
     def set_label(self, snapshotter: str, key: str, label: str, value: str) -> Snapshot:
         """Set one label; an empty value removes it."""
         if not label:
-            raise InvalidArgument("label key must not be empty")
+            raise InvalidArgument(
+                f"{self._describe(snapshotter, key)}: label key must not be empty"
+            )
         return self.update(Snapshot(snapshotter, key, labels={label: value}), f"labels.{label}")
 
     def remove(self, snapshotter: str, key: str) -> None:

@@ -285,3 +285,20 @@ def test_resource_records_leave_other_namespaces_alone(store):
         }
 
     assert outside_b(after) == outside_b(before)
+
+
+def test_names_are_byte_strings_and_errors_name_the_object(store):
+    with store.write() as tx:
+        with pytest.raises(InvalidArgument, match="snapshot key .* is not a byte string"):
+            Snapshots(tx, NS).create("overlayfs", "bad\ud800")
+        with pytest.raises(InvalidArgument, match="lease id .* is not a byte string"):
+            Leases(tx, NS).create("bad\ud800")
+        with pytest.raises(InvalidArgument, match='^lease "" in namespace "default": lease id'):
+            Leases(tx, NS).create("")
+        with pytest.raises(InvalidArgument, match=f'^content "{dg(1)}" in namespace "default"'):
+            Content(tx, NS).create(dg(1), 1 << 63)
+        # a Go string need not be UTF-8: bytes that are not round-trip through surrogateescape
+        odd = b"\xff\xfe".decode("utf-8", "surrogateescape")
+        Snapshots(tx, NS).create("overlayfs", odd)
+        assert tx.bucket(b"v1", b"default", b"snapshots", b"overlayfs", b"\xff\xfe") is not None
+        assert [s.key for s in Snapshots(tx, NS).list()] == [odd]
