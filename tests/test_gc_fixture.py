@@ -1,9 +1,9 @@
 """Collection on the state of meta-small.db: deleting container web-1 removes exactly its
 own snapshot; deleting an image that shares its target removes no content.
 
-Each case runs on the file imported with metafs.importer (skipped while the importer is not on
-this branch) and on the same state rebuilt through the store API (tests/gc_world.py, checked
-against the fixture's bolt-dump.txt for every entry the collector reads)."""
+Each case runs on the file imported with metafs.importer and on the same state rebuilt through
+the store API (tests/gc_world.py, checked against the fixture's bolt-dump.txt for every entry
+the collector reads)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from gc_world import (
 )
 
 from metafs import Containers, Images, Snapshots, Store, gc
+from metafs.importer import import_bolt
 
 FIXTURE = Path(__file__).resolve().parents[1] / "../shared/fixtures/containerd"
 BOLT_DUMP = FIXTURE / "meta-small.expected/bolt-dump.txt"
@@ -36,8 +37,7 @@ OVERLAY = (*DEFAULT, b"snapshots", b"overlayfs")
 def store(request, tmp_path):
     with Store.open(tmp_path / "store") as store:
         if request.param == "imported":
-            importer = pytest.importorskip("metafs.importer")
-            importer.import_bolt(store, FIXTURE / "meta-small.db")
+            import_bolt(store, FIXTURE / "meta-small.db")
         else:
             with store.write() as tx:
                 build_meta_small(tx)
