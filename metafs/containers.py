@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from . import buckets as B
-from . import validation
+from . import gc, validation
 from .codec import SPEC_TYPE_URL, AnyValue, now_ns
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
 from .store import Bucket, Txn
@@ -182,10 +182,13 @@ class Containers:
         return self.update(Container(cid, labels={key: value}), f"labels.{key}")
 
     def delete(self, cid: str) -> None:
+        """Delete the container; what only it kept (its snapshot, the parents no one else
+        uses, ...) is collected when the transaction commits."""
         containers = self._containers()
         if containers is None or not cid or containers.bucket(B.enc(cid)) is None:
             raise NotFound(self._describe(cid))
         containers.delete_bucket(B.enc(cid))
+        gc.schedule(self.tx, self.namespace)
 
 
 def _read(cid: str, bucket: Bucket) -> Container:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from . import buckets as B
-from . import validation
+from . import gc, validation
 from .codec import now_ns, put_varint, read_varint
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
 from .store import Bucket, Txn
@@ -204,10 +204,12 @@ class Images:
         return self.update(Image(name, labels=labels), "labels")
 
     def delete(self, name: str) -> None:
+        """Delete the image; what only it kept is collected when the transaction commits."""
         images = self._images()
         if images is None or images.bucket(B.enc(name)) is None:
             raise NotFound(self._describe(name))
         images.delete_bucket(B.enc(name))
+        gc.schedule(self.tx, self.namespace)
 
     def rename(self, old: str, new: str) -> Image:
         """Move an image (or draft) to a new name in one step; created time is kept."""

@@ -9,9 +9,9 @@ import argparse
 import sys
 
 from ..errors import MetafsError
-from . import boltdb, common, containers, images, namespaces, resources
+from . import boltdb, common, containers, gc, images, namespaces, resources
 
-GROUPS = (images, containers, namespaces, resources, boltdb)
+GROUPS = (images, containers, namespaces, resources, gc, boltdb)
 
 
 def parser() -> argparse.ArgumentParser:
