@@ -14,6 +14,9 @@ v1/                                   schema; `version` = varint 3 beside the na
                           ingests/<ref>
 metafs/drafts/<namespace>/<image name>/   images made from a shell before their target is
                                           complete (same shape as an image); never under v1
+metafs/sequences/<namespace>/<snapshotter> = varint   bolt's NextSequence of that snapshotter
+                                          bucket (it numbers snapshot backend names); LMDB has
+                                          no bucket sequences
 ```
 
 Also the helpers every object kind shares (containerd's boltutil): labels, timestamps.
@@ -23,6 +26,7 @@ surrogateescape, so every byte string round-trips.
 
 from __future__ import annotations
 
+from . import validation
 from .codec import decode_time, encode_time, put_varint
 from .store import Bucket, Txn
 
@@ -65,10 +69,11 @@ CHILDREN = b"children"
 
 METAFS = b"metafs"
 DRAFTS = b"drafts"
+SEQUENCES = b"sequences"
 
 
 def enc(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
+    return validation.text(text, "name")
 
 
 def dec(raw: bytes) -> str:
@@ -80,7 +85,9 @@ def namespace(tx: Txn, ns: str) -> Bucket | None:
 
 
 def create_namespace(tx: Txn, ns: str) -> Bucket:
-    """The namespace bucket, created (with the schema version key) if missing."""
+    """The namespace bucket, created (with the schema version key) if missing. The name must
+    be an identifier, as containerd requires of the namespace of every request."""
+    validation.identifier(ns, "namespace")
     v1 = tx.root().create_bucket_if_not_exists(V1)
     if v1.get(VERSION) is None:
         v1.put(VERSION, put_varint(DB_VERSION))

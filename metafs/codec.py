@@ -84,7 +84,9 @@ def format_time(unix_ns: int, *, nanos: bool = True) -> str:
     """RFC 3339 in UTC as Go prints it: `RFC3339Nano` (fraction without trailing zeros) or
     `RFC3339` (whole seconds) when `nanos` is false."""
     sec, nsec = divmod(unix_ns, _NS)
-    text = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    t = datetime.fromtimestamp(sec, UTC)
+    # not strftime: its %Y gives "1", not "0001", for years below 1000 on glibc
+    text = f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
     if nanos and nsec:
         text += "." + f"{nsec:09d}".rstrip("0")
     return text + "Z"
@@ -160,6 +162,8 @@ class AnyValue:
                 _, pos = read_uvarint(data, pos)
             elif wire in (1, 5):
                 pos += 8 if wire == 1 else 4
+                if pos > len(data):
+                    raise CorruptStore("truncated protobuf Any")
             else:
                 raise CorruptStore(f"protobuf wire type {wire} in an Any")
         return cls(type_url.decode("utf-8", "surrogateescape"), value)

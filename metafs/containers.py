@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from . import buckets as B
-from . import validation
+from . import gc, validation
 from .codec import SPEC_TYPE_URL, AnyValue, now_ns
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
 from .store import Bucket, Txn
@@ -52,6 +52,14 @@ def validate(container: Container) -> None:
     for name in container.extensions:
         if not name:
             raise InvalidArgument("container.Extension keys must not be zero-length")
+        validation.text(name, "container.Extension key")
+    for what, value in (
+        ("container.Image", container.image),
+        ("container.Runtime.Name", container.runtime.name),
+        ("container.Snapshotter", container.snapshotter),
+        ("container.SnapshotKey", container.snapshot_key),
+    ):
+        validation.text(value, what)
     if not container.runtime.name:
         raise InvalidArgument("container.Runtime.Name must be set")
     if container.spec is None:
@@ -69,6 +77,10 @@ class Containers:
 
     def _describe(self, cid: str) -> str:
         return describe("container", cid, self.namespace)
+
+    def _validate(self, container: Container) -> None:
+        with validation.naming(self._describe(container.id)):
+            validate(container)
 
     def _containers(self) -> Bucket | None:
         return self.tx.bucket(B.V1, B.enc(self.namespace), B.CONTAINERS)
@@ -104,7 +116,7 @@ class Containers:
                 yield _read(B.dec(key), containers.bucket(key))
 
     def create(self, container: Container) -> Container:
-        validate(container)
+        self._validate(container)
         ns = B.create_namespace(self.tx, self.namespace)
         containers = ns.create_bucket_if_not_exists(B.CONTAINERS)
         if containers.bucket(B.enc(container.id)) is not None:
@@ -117,49 +129,53 @@ class Containers:
     def update(self, container: Container, *fieldpaths: str) -> Container:
         """Update the named fields (`labels`, `labels.<key>`, `extensions`,
         `extensions.<name>`, `spec`, `image`, `snapshotkey`; `snapshotter` and `runtime` only
-        while they are empty), or with no field paths the whole container; runtime and
-        snapshotter are immutable once set."""
+        while they are empty), or with no field paths all of these; runtime (name and options)
+        and snapshotter are immutable once set, and as in containerd a full update must repeat
+        the runtime name and snapshotter unchanged."""
         if not container.id:
-            raise InvalidArgument("must specify a container id")
+            raise InvalidArgument(f"{self._describe('')}: must specify a container id")
         bucket = self._bucket(container.id)
         current = _read(container.id, bucket)
         updated = replace(current, labels=dict(current.labels), extensions=dict(current.extensions))
-        if fieldpaths:
-            for path in fieldpaths:
-                if path.startswith("labels."):
-                    key = path[len("labels.") :]
-                    updated.labels[key] = container.labels.get(key, "")
-                elif path.startswith("extensions."):
-                    key = path[len("extensions.") :]
-                    if key in container.extensions:
-                        updated.extensions[key] = container.extensions[key]
-                    else:
-                        updated.extensions.pop(key, None)
-                elif path == "labels":
-                    updated.labels = dict(container.labels)
-                elif path == "extensions":
-                    updated.extensions = dict(container.extensions)
-                elif path == "spec":
-                    updated.spec = container.spec
-                elif path == "image":
-                    updated.image = container.image
-                elif path == "snapshotkey":
-                    updated.snapshot_key = container.snapshot_key
-                elif path == "snapshotter" and not current.snapshotter:
-                    updated.snapshotter = container.snapshotter
-                elif path == "runtime" and not current.runtime.name:
-                    updated.runtime = container.runtime
-                else:
+        if not fieldpaths:
+            fieldpaths = ("labels", "spec", "extensions", "image", "snapshotkey")
+            for what, old, new in (
+                ("Snapshotter", current.snapshotter, container.snapshotter),
+                ("Runtime.Name", current.runtime.name, container.runtime.name),
+            ):
+                if old != new:
                     raise InvalidArgument(
-                        f'cannot update "{path}" field on {self._describe(container.id)}'
+                        f"{self._describe(container.id)}: container.{what} field is immutable"
                     )
-        else:
-            if container.snapshotter != current.snapshotter:
-                raise InvalidArgument("container.Snapshotter field is immutable")
-            if container.runtime.name != current.runtime.name:
-                raise InvalidArgument("container.Runtime.Name field is immutable")
-            updated = replace(container)
-        validate(updated)
+        for path in fieldpaths:
+            if path.startswith("labels."):
+                key = path[len("labels.") :]
+                updated.labels[key] = container.labels.get(key, "")
+            elif path.startswith("extensions."):
+                key = path[len("extensions.") :]
+                if key in container.extensions:
+                    updated.extensions[key] = container.extensions[key]
+                else:
+                    updated.extensions.pop(key, None)
+            elif path == "labels":
+                updated.labels = dict(container.labels)
+            elif path == "extensions":
+                updated.extensions = dict(container.extensions)
+            elif path == "spec":
+                updated.spec = container.spec
+            elif path == "image":
+                updated.image = container.image
+            elif path == "snapshotkey":
+                updated.snapshot_key = container.snapshot_key
+            elif path == "snapshotter" and not current.snapshotter:
+                updated.snapshotter = container.snapshotter
+            elif path == "runtime" and not current.runtime.name:
+                updated.runtime = container.runtime
+            else:
+                raise InvalidArgument(
+                    f'cannot update "{path}" field on {self._describe(container.id)}'
+                )
+        self._validate(updated)
         updated.created_at = current.created_at
         updated.updated_at = now_ns()
         _write(bucket, updated)
@@ -168,14 +184,17 @@ class Containers:
     def set_label(self, cid: str, key: str, value: str) -> Container:
         """Set one label; an empty value removes it."""
         if not key:
-            raise InvalidArgument("label key must not be empty")
+            raise InvalidArgument(f"{self._describe(cid)}: label key must not be empty")
         return self.update(Container(cid, labels={key: value}), f"labels.{key}")
 
     def delete(self, cid: str) -> None:
+        """Delete the container; what only it kept (its snapshot, the parents no one else
+        uses, ...) is collected when the transaction commits."""
         containers = self._containers()
         if containers is None or not cid or containers.bucket(B.enc(cid)) is None:
             raise NotFound(self._describe(cid))
         containers.delete_bucket(B.enc(cid))
+        gc.schedule(self.tx, self.namespace)
 
 
 def _read(cid: str, bucket: Bucket) -> Container:

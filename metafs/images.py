@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from . import buckets as B
-from . import validation
+from . import gc, validation
 from .codec import now_ns, put_varint, read_varint
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
 from .store import Bucket, Txn
 
 TARGET_FIELDS = ("digest", "mediatype", "size")
+_INT64_MAX = (1 << 63) - 1
 
 
 @dataclass
@@ -44,11 +45,16 @@ class Image:
 
 
 def validate(image: Image) -> None:
-    """containerd's validateImage."""
+    """containerd's validateImage. Annotations are not size-checked (containerd does not)."""
     if not image.name:
         raise InvalidArgument("image name must not be empty")
+    validation.text(image.name, "image name")
     validation.labels(image.labels)
-    validation.labels(image.target.annotations)
+    for key, value in image.target.annotations.items():
+        if not key:
+            raise InvalidArgument("annotation key must not be empty")
+        validation.text(key, "annotation key")
+        validation.text(value, "annotation value")
     validate_target_field("digest", image.target.digest)
     validate_target_field("mediatype", image.target.media_type)
     validate_target_field("size", image.target.size)
@@ -60,9 +66,12 @@ def validate_target_field(name: str, value: str | int) -> None:
     elif name == "mediatype":
         if not value:
             raise InvalidArgument("image target media type must not be empty")
+        validation.text(str(value), "image target media type")
     elif name == "size":
-        if not isinstance(value, int) or value <= 0:
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise InvalidArgument(f"image target size must be greater than zero, not {value}")
+        if value > _INT64_MAX:
+            raise InvalidArgument(f"image target size {value} does not fit in 64 bits")
     else:
         raise InvalidArgument(f'unknown target field "{name}"')
 
@@ -76,6 +85,10 @@ class Images:
 
     def _describe(self, name: str) -> str:
         return describe("image", name, self.namespace)
+
+    def _validate(self, image: Image) -> None:
+        with validation.naming(self._describe(image.name)):
+            validate(image)
 
     def _images(self) -> Bucket | None:
         return self.tx.bucket(B.V1, B.enc(self.namespace), B.IMAGES)
@@ -118,9 +131,9 @@ class Images:
     # -- writing, with containerd's semantics --
 
     def create(self, image: Image) -> Image:
-        validate(image)
+        self._validate(image)
         images = B.create_namespace(self.tx, self.namespace).create_bucket_if_not_exists(B.IMAGES)
-        if images.bucket(B.enc(image.name)) is not None:
+        if images.bucket(B.enc(image.name)) is not None or self.is_draft(image.name):
             raise AlreadyExists(self._describe(image.name))
         now = now_ns()
         image = replace(image, created_at=now, updated_at=now)
@@ -148,34 +161,39 @@ class Images:
                     updated.labels = dict(image.labels)
                 elif path == "annotations":
                     updated.target.annotations = dict(image.target.annotations)
-                elif path == "target":
-                    updated.target = replace(image.target, annotations=updated.target.annotations)
+                elif path == "target":  # the whole descriptor, annotations too, as containerd
+                    updated.target = replace(
+                        image.target, annotations=dict(image.target.annotations)
+                    )
                 else:
                     raise InvalidArgument(
                         f'cannot update "{path}" field on {self._describe(image.name)}'
                     )
         else:
             updated = replace(image)
-        validate(updated)
+        self._validate(updated)
         updated.created_at = current.created_at
         updated.updated_at = now_ns()
         _write(bucket, updated)
         return _read(image.name, bucket)
 
     def put(self, name: str, target: Descriptor) -> Image:
-        """Create the image, or replace the target of the existing one (an upsert)."""
+        """Create the image, or replace the target (annotations included) of the existing one
+        (an upsert); a draft of that name gets the target and becomes a real image."""
         if self.exists(name):
             return self.update(Image(name, target), "target")
+        if self.is_draft(name):
+            return self._promote(replace(self.draft(name), target=target))
         return self.create(Image(name, target))
 
     def set_label(self, name: str, key: str, value: str) -> Image:
         """Set one label of an image or draft; an empty value removes it."""
         if not key:
-            raise InvalidArgument("label key must not be empty")
+            raise InvalidArgument(f"{self._describe(name)}: label key must not be empty")
         if self.is_draft(name):
             draft = self.draft(name)
             draft.labels[key] = value
-            return self._write_draft(draft)
+            return self._write_draft(replace(draft, updated_at=now_ns()))
         return self.update(Image(name, labels={key: value}), f"labels.{key}")
 
     def set_labels(self, name: str, labels: dict[str, str]) -> Image:
@@ -183,23 +201,27 @@ class Images:
         if self.is_draft(name):
             draft = self.draft(name)
             draft.labels = dict(labels)
-            return self._write_draft(draft)
+            return self._write_draft(replace(draft, updated_at=now_ns()))
         return self.update(Image(name, labels=labels), "labels")
 
     def delete(self, name: str) -> None:
+        """Delete the image; what only it kept is collected when the transaction commits."""
         images = self._images()
         if images is None or images.bucket(B.enc(name)) is None:
             raise NotFound(self._describe(name))
         images.delete_bucket(B.enc(name))
+        gc.schedule(self.tx, self.namespace)
 
     def rename(self, old: str, new: str) -> Image:
         """Move an image (or draft) to a new name in one step; created time is kept."""
-        if not new:
-            raise InvalidArgument("image name must not be empty")
+        with validation.naming(self._describe(old)):
+            if not new:
+                raise InvalidArgument("the new name must not be empty")
+            validation.text(new, "the new name")
         if self.exists(new) or self.is_draft(new):
             raise AlreadyExists(self._describe(new))
         if self.is_draft(old):
-            draft = replace(self.draft(old), name=new)
+            draft = replace(self.draft(old), name=new, updated_at=now_ns())
             self.delete_draft(old)
             return self._write_draft(draft)
         image = replace(self.get(old), name=new, updated_at=now_ns())
@@ -231,8 +253,11 @@ class Images:
 
     def create_draft(self, name: str) -> Image:
         """Start an image whose target is still to be written."""
-        if not name:
-            raise InvalidArgument("image name must not be empty")
+        validation.identifier(self.namespace, "namespace")
+        with validation.naming(self._describe(name)):
+            if not name:
+                raise InvalidArgument("image name must not be empty")
+            validation.text(name, "image name")
         if self.exists(name) or self.is_draft(name):
             raise AlreadyExists(self._describe(name))
         now = now_ns()
@@ -249,7 +274,8 @@ class Images:
     def set_target_field(self, name: str, field_name: str, value: str | int) -> Image:
         """Set one of digest, mediatype, size of an image or draft; a draft whose target is
         then complete becomes a real image in this same transaction."""
-        validate_target_field(field_name, value)
+        with validation.naming(self._describe(name)):
+            validate_target_field(field_name, value)
         is_draft = self.is_draft(name)
         image = self.draft(name) if is_draft else self.get(name)
         target = replace(image.target)
@@ -263,21 +289,25 @@ class Images:
             return self.update(Image(name, target), "target")
         image.target = target
         if target.missing():
-            return self._write_draft(image)
-        self.delete_draft(name)
-        validate(image)
+            return self._write_draft(replace(image, updated_at=now_ns()))
+        return self._promote(image)
+
+    def _promote(self, draft: Image) -> Image:
+        """Turn a draft with a complete target into a real image; its created time is kept."""
+        self._validate(draft)
         images = B.create_namespace(self.tx, self.namespace).create_bucket_if_not_exists(B.IMAGES)
-        image.updated_at = now_ns()
-        _write(images.create_bucket(B.enc(name)), image)
+        self.delete_draft(draft.name)
+        image = replace(draft, updated_at=now_ns())
+        _write(images.create_bucket(B.enc(image.name)), image)
         return image
 
     def _write_draft(self, image: Image) -> Image:
-        validation.labels(image.labels)
+        with validation.naming(describe("image draft", image.name, self.namespace)):
+            validation.labels(image.labels)
         drafts = self.tx.create_buckets(B.METAFS, B.DRAFTS, B.enc(self.namespace))
         key = B.enc(image.name)
         if drafts.bucket(key) is not None:
             drafts.delete_bucket(key)
-        image.updated_at = now_ns()
         bucket = drafts.create_bucket(key)
         _write(bucket, image, partial=True)
         return _read(image.name, bucket)

@@ -9,12 +9,12 @@ from . import validation
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, describe
 from .store import Txn
 
-# What makes a namespace non-empty for Delete, as containerd checks it.
+# What makes a namespace non-empty for Delete, as containerd checks it (snapshots are checked
+# per snapshotter below, and metafs adds its own image drafts).
 _CONTENT_BUCKETS = (
     ("images", (B.IMAGES,)),
     ("blobs", (B.CONTENT, B.BLOB)),
     ("containers", (B.CONTAINERS,)),
-    ("snapshots", (B.SNAPSHOTS,)),
 )
 
 
@@ -34,26 +34,31 @@ class Namespaces:
         return B.namespace(self.tx, name) is not None
 
     def create(self, name: str, labels: dict[str, str] | None = None) -> None:
+        """As containerd's Create: always a `labels` bucket, every label stored as given."""
         validation.identifier(name, "namespace")
-        validation.labels(labels or {})
+        with validation.naming(describe("namespace", name)):
+            validation.labels(labels or {})
         if self.exists(name):
             raise AlreadyExists(describe("namespace", name))
-        bucket = B.create_namespace(self.tx, name)
-        if labels:
-            B.write_labels(bucket, labels)
+        sub = B.create_namespace(self.tx, name).create_bucket(B.LABELS)
+        for key, value in (labels or {}).items():
+            sub.put(B.enc(key), B.enc(value))
 
     def labels(self, name: str) -> dict[str, str]:
         return B.read_labels(self._bucket(name))
 
     def set_label(self, name: str, key: str, value: str) -> None:
-        """Set one label; an empty value removes it (containerd's SetLabel)."""
-        if not key:
-            raise InvalidArgument("label key must not be empty")
-        validation.label(key, value)
-        bucket = self._bucket(name)
-        labels = B.read_labels(bucket)
-        labels[key] = value
-        B.write_labels(bucket, labels)
+        """Set one label; an empty value removes it (containerd's SetLabel, which keeps the
+        `labels` bucket even when it empties)."""
+        with validation.naming(describe("namespace", name)):
+            if not key:
+                raise InvalidArgument("label key must not be empty")
+            validation.label(key, value)
+        labels = self._bucket(name).create_bucket_if_not_exists(B.LABELS)
+        if value:
+            labels.put(B.enc(key), B.enc(value))
+        else:
+            labels.delete(B.enc(key))
 
     def delete(self, name: str) -> None:
         """Delete an empty namespace; one that still holds objects fails its precondition."""
@@ -63,6 +68,14 @@ class Namespaces:
             sub = self.tx.bucket(*bucket.path, *path)
             if sub is not None and not sub.is_empty():
                 held.append(what)
+        snapshotters = self.tx.bucket(*bucket.path, B.SNAPSHOTS)
+        if snapshotters is not None:
+            for snapshotter, value in snapshotters.items():
+                if value is None and not snapshotters.bucket(snapshotter).is_empty():
+                    held.append(f"snapshot-{B.dec(snapshotter)}")
+        drafts = self.tx.bucket(B.METAFS, B.DRAFTS, B.enc(name))
+        if drafts is not None and not drafts.is_empty():
+            held.append("image drafts")
         if held:
             raise FailedPrecondition(
                 f'namespace "{name}" must be empty, but it still has {", ".join(held)}'

@@ -7,24 +7,37 @@ buckets, ordered iteration and seek.
 
 When the LMDB map is full, the transaction is not lost: every mutation is logged, so the
 transaction is aborted, the map doubled, and the log replayed in a fresh write transaction —
-invisible to the code inside the `with` block. Several processes may share one store; LMDB
-serialises writers, and a reader that meets a map grown by another process adopts its size.
+invisible to the code inside the `with` block. Several processes may share one store: a write
+transaction holds the store's writer lock (`write.lock`, an flock, plus a thread lock) from its
+first operation to its end, so no other writer can commit between the abort and the replay; a
+reader that meets a map grown by another process adopts its size.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import lmdb
 
 from . import layout
-from .errors import AlreadyExists, Conflict, InvalidArgument, NotFound, StoreFull
+from .errors import (
+    AlreadyExists,
+    Conflict,
+    CorruptStore,
+    InvalidArgument,
+    MetafsError,
+    NotFound,
+    StoreFull,
+)
 
 DEFAULT_MAP_SIZE = 64 << 20
 DEFAULT_MAX_MAP_SIZE = 1 << 40
+WRITE_LOCK = "write.lock"
 
 
 class Store:
@@ -43,7 +56,10 @@ class Store:
         self.readonly = readonly
         self.max_map_size = max_map_size
         if not readonly:
-            self.path.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InvalidArgument(f'store "{self.path}": {exc.strerror}') from exc
         elif not (self.path / "data.mdb").exists():
             raise NotFound(f'store "{self.path}"')
         try:
@@ -57,7 +73,16 @@ class Store:
             )
         except lmdb.DiskError as exc:
             raise StoreFull(f'store "{self.path}"') from exc
+        except lmdb.InvalidError as exc:
+            raise CorruptStore(f'store "{self.path}" is not an LMDB environment') from exc
+        except lmdb.Error as exc:
+            raise MetafsError(f'store "{self.path}": {exc}') from exc
         self.env.reader_check()
+        self._thread_lock = threading.Lock()
+        self._writer: int | None = None  # the thread inside a write transaction
+        self._lock_fd = -1
+        if not readonly:
+            self._lock_fd = os.open(self.path / WRITE_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], **options: object) -> Store:
@@ -65,6 +90,9 @@ class Store:
 
     def close(self) -> None:
         self.env.close()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
 
     def __enter__(self) -> Store:
         return self
@@ -101,13 +129,30 @@ class Store:
         """A write transaction: atomic, committed when the block ends, aborted on exception."""
         if self.readonly:
             raise InvalidArgument(f'store "{self.path}" is open read-only')
-        tx = Txn(self, self._begin(write=True), write=True)
-        try:
-            yield tx
-        except BaseException:
-            tx._txn.abort()
-            raise
-        tx._commit()
+        with self._writer_lock():
+            tx = Txn(self, self._begin(write=True), write=True)
+            try:
+                yield tx
+                tx._run_before_commit()
+            except BaseException:
+                tx._txn.abort()
+                raise
+            tx._commit()
+
+    @contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        """Exclude every other metafs writer, in this process and in others, for a whole write
+        transaction, replays after a map resize included."""
+        if self._writer == threading.get_ident():
+            raise InvalidArgument("a write transaction is already open in this thread")
+        with self._thread_lock:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            self._writer = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._writer = None
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _grow(self) -> None:
         size = self.env.info()["map_size"]
@@ -128,6 +173,7 @@ class Txn:
         self.writable = write
         self._log: list[tuple[bytes, bytes | None]] = []
         self._base = txn.id()
+        self._before_commit: dict[Hashable, Callable[[], object]] = {}
 
     def root(self) -> Bucket:
         return Bucket(self, ())
@@ -144,6 +190,19 @@ class Txn:
         for name in path:
             bucket = bucket.create_bucket_if_not_exists(name)
         return bucket
+
+    def before_commit(self, key: Hashable, action: Callable[[], object]) -> None:
+        """Run `action` inside this write transaction just before it commits, once per `key`
+        however often it is asked for (the garbage collector runs this way, after every
+        delete of the transaction, on its final state). An exception aborts the transaction."""
+        if not self.writable:
+            raise InvalidArgument("before_commit in a read-only transaction")
+        self._before_commit.setdefault(key, action)
+
+    def _run_before_commit(self) -> None:
+        while self._before_commit:
+            key = next(iter(self._before_commit))
+            self._before_commit.pop(key)()
 
     # -- raw access by full key; every mutation is logged for replay after a map resize --
 
@@ -229,9 +288,16 @@ class Bucket:
         """The value of plain key `key`, or None (absent, or a bucket)."""
         return self.tx._get(self._key(key))
 
+    def _require(self) -> None:
+        """Refuse writes through the handle of a deleted bucket: they would leave entries that
+        no bucket holds (and that its parent would list as a bucket `bucket()` cannot find)."""
+        if self.path and self.tx._get(self._prefix) is None:
+            raise NotFound(f"{self!r} does not exist (any more)")
+
     def put(self, key: bytes, value: bytes) -> None:
         if not key:
             raise InvalidArgument("empty key")
+        self._require()
         if self.tx._get(self._sub(key)) is not None:
             raise InvalidArgument(f"{key!r} is a bucket in {self!r}, not a key")
         self.tx._put(self._key(key), value)
@@ -247,9 +313,20 @@ class Bucket:
             return None
         return Bucket(self.tx, (*self.path, name))
 
+    def child(self, name: bytes) -> Bucket:
+        """The nested bucket `name` whether or not it exists (reading a missing bucket finds
+        nothing): no lookup, and its key prefix is extended rather than re-encoded, for
+        walks that read many buckets (the garbage collector)."""
+        child = Bucket.__new__(Bucket)
+        child.tx = self.tx
+        child.path = (*self.path, name)
+        child._prefix = self._sub(name)
+        return child
+
     def create_bucket(self, name: bytes) -> Bucket:
         if not name:
             raise InvalidArgument("empty bucket name")
+        self._require()
         if self.tx._get(self._sub(name)) is not None:
             raise AlreadyExists(f"bucket {name!r} in {self!r}")
         if self.tx._get(self._key(name)) is not None:
@@ -278,29 +355,29 @@ class Bucket:
     def items(self, start: bytes | None = None) -> Iterator[tuple[bytes, bytes | None]]:
         """(name, value) of each entry in bolt's order from `start` on; None marks a bucket.
 
-        As in bolt, do not change the bucket while iterating over it.
+        As in bolt, do not change the bucket while iterating over it; changing other buckets is
+        fine, even when that grows the map and replays the transaction.
         """
         prefix = self._prefix
         skip = len(prefix)
-        cursor = self.tx._cursor()
-        cursor.seek(prefix + layout.component(start, layout.BUCKET) if start else prefix)
-        while True:
-            after = None
+        seek: bytes | None = prefix + layout.component(start, layout.BUCKET) if start else prefix
+        txn, cursor = None, None
+        while seek is not None:
+            if self.tx._txn is not txn:  # first time round, or a replay made a new transaction
+                txn, cursor = self.tx._txn, self.tx._cursor()
+            cursor.seek(seek)
+            seek = None
             for full, value, _key in cursor.entries():
                 if not full.startswith(prefix):
                     return
                 if len(full) == skip:
                     continue  # this bucket's own marker
                 name, kind, used = layout.split_first(full[skip:])
-                if kind == layout.KEY:
-                    yield name, value
-                    continue
-                yield name, None
-                after = layout.successor(full[: skip + used])  # skip what the bucket holds
-                break
-            if after is None:
-                return
-            cursor.seek(after)
+                yield name, (value if kind == layout.KEY else None)
+                if kind == layout.BUCKET or self.tx._txn is not txn:
+                    # past what the bucket holds, or on in a new cursor after a replay
+                    seek = layout.successor(full[: skip + used])
+                    break
 
     def is_empty(self) -> bool:
         return next(self.items(), None) is None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from .errors import InvalidArgument
 
@@ -29,9 +30,18 @@ def identifier(value: str, what: str = "identifier") -> str:
     return value
 
 
+def text(value: str, what: str) -> bytes:
+    """Names and values are Go strings, i.e. bytes, held in a str through UTF-8 with
+    surrogateescape; a str that does not encode back (a lone surrogate) is refused."""
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgument(f"{what} {value[:40]!r} is not a byte string: {exc.reason}") from None
+
+
 def label(key: str, value: str) -> None:
     """labels.Validate: key and value together at most 4096 bytes."""
-    size = len(key.encode()) + len(value.encode())
+    size = len(text(key, "label key")) + len(text(value, "label value"))
     if size > LABEL_MAX:
         raise InvalidArgument(
             f"label key and value length ({size} bytes) greater than maximum size "
@@ -59,3 +69,13 @@ def digest(value: str) -> str:
             f'digest "{value}": {algorithm} needs {length} lowercase hex characters'
         )
     return value
+
+
+@contextmanager
+def naming(what: str) -> Iterator[None]:
+    """Prefix the message of an InvalidArgument raised inside with the object it concerns
+    (`image "x" in namespace "default": ...`), as every error message names its object."""
+    try:
+        yield
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{what}: {exc.message}") from exc

@@ -1,0 +1,158 @@
+"""Import a containerd bolt file (`meta.db`) into the store, unchanged, in one transaction.
+
+What is replaced: importing a whole file replaces, in the store, every top-level bucket the
+file has (containerd's files have just `v1`); top-level buckets the file lacks (such as
+metafs's own drafts) are kept. Importing one namespace replaces only `v1/<namespace>`, and
+copies the file's `v1/version` only if the store has none. Replacing rather than merging is what
+someone debugging a captured `meta.db` expects: afterwards the store holds exactly what
+containerd had, with no leftovers of an earlier import or edit.
+
+Nothing changes unless everything succeeds: the part of the file to import is walked and
+checked in full first (so a truncated or corrupt file is refused before the store is touched),
+and the copy runs in a single write transaction, which aborts if anything still goes wrong.
+To import the file of a running containerd, see the note in `metafs.bolt` on reading live files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from .bolt import BoltFile, BoltFormatError
+from .bolt import Bucket as BoltBucket
+from .errors import NotFound
+from .store import Bucket, Store
+
+__all__ = ["ImportProgress", "import_bolt"]
+
+REPORT_EVERY = 512  # entries between two progress reports
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    """Where an import is. `phase` is "checking" (reading the file, totals still growing),
+    then "copying" (totals known), then "done"."""
+
+    phase: str
+    entries: int  # buckets and keys so far
+    bytes: int  # key and value bytes so far (bucket names count as keys)
+    total_entries: int
+    total_bytes: int
+
+
+ProgressCallback = Callable[[ImportProgress], None]
+
+
+def _walk(
+    source: BoltBucket, where: tuple[bytes, ...]
+) -> Iterator[tuple[tuple[bytes, ...], bytes, bytes | None]]:
+    """(path of the bucket holding it, key, value or None for a bucket) of everything under
+    `source`, parents before children, without recursion."""
+    stack = [(source, where)]
+    while stack:
+        bucket, path = stack.pop()
+        children = []
+        for key, value in bucket.items():
+            yield path, key, value
+            if value is None:
+                child = bucket.bucket(key)
+                if child is None:  # items() and bucket() disagree: the reader rules this out
+                    raise BoltFormatError(
+                        f"bolt file {source.file.path}: bucket {key!r} listed but not found"
+                    )
+                children.append((child, (*path, key)))
+        stack.extend(reversed(children))
+
+
+class _Counter:
+    def __init__(self, report: ProgressCallback, phase: str, entries: int = 0, size: int = 0):
+        self.report = report
+        self.phase = phase
+        self.total_entries = entries
+        self.total_bytes = size
+        self.entries = 0
+        self.bytes = 0
+
+    def add(self, key: bytes, value: bytes | None) -> None:
+        self.entries += 1
+        self.bytes += len(key) + (len(value) if value is not None else 0)
+        if self.entries % REPORT_EVERY == 0:
+            self.report(self.state())
+
+    def state(self, phase: str | None = None) -> ImportProgress:
+        if self.phase == "checking":  # the totals are what has been seen so far
+            self.total_entries, self.total_bytes = self.entries, self.bytes
+        return ImportProgress(
+            phase or self.phase, self.entries, self.bytes, self.total_entries, self.total_bytes
+        )
+
+
+def import_bolt(
+    store: Store,
+    path: str | os.PathLike[str],
+    namespace: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> ImportProgress:
+    """Copy the bolt file at `path` (or only its namespace `namespace`) into `store`.
+
+    Raises `BoltFormatError` for a file that is not bolt, truncated or corrupt, `NotFound` when
+    `namespace` is not in the file; the store is then unchanged. Returns the final progress.
+    """
+    report = progress or (lambda _state: None)
+    with BoltFile(path) as db:
+        root = db.root()
+        # (path in the store of the bucket to replace, the bolt bucket holding its contents)
+        sources: list[tuple[tuple[bytes, ...], BoltBucket]] = []
+        version: bytes | None = None  # v1/version, to copy when importing one namespace
+        if namespace is None:
+            for key, value in root.items():
+                if value is not None:
+                    raise BoltFormatError(f"bolt file {db.path}: plain key {key!r} at the root")
+                child = root.bucket(key)
+                assert child is not None
+                sources.append(((key,), child))
+        else:
+            name = namespace.encode()
+            v1 = root.bucket(b"v1")
+            found = v1.bucket(name) if v1 is not None else None
+            if v1 is None or found is None:
+                raise NotFound(f'namespace "{namespace}" in bolt file {db.path}')
+            sources.append(((b"v1", name), found))
+            version = v1.get(b"version")
+
+        # 1. read and check everything that will be copied, and count it
+        counter = _Counter(report, "checking")
+        for where, source in sources:
+            counter.add(where[-1], None)
+            for holder, key, value in _walk(source, where):
+                if not key:
+                    raise BoltFormatError(
+                        f"bolt file {db.path}: empty key in {b'/'.join(holder)!r}"
+                    )
+                counter.add(key, value)
+        totals = counter.state()
+        counter = _Counter(report, "copying", totals.entries, totals.bytes)
+        report(counter.state())
+
+        # 2. copy, in one transaction: any error aborts it and leaves the store as it was
+        with store.write() as tx:
+            for where, source in sources:
+                parent = tx.create_buckets(*where[:-1])
+                if parent.bucket(where[-1]) is not None:
+                    parent.delete_bucket(where[-1])
+                if version is not None and parent.get(b"version") is None:
+                    parent.put(b"version", version)
+                targets: dict[tuple[bytes, ...], Bucket] = {
+                    where: parent.create_bucket(where[-1])
+                }
+                counter.add(where[-1], None)
+                for holder, key, value in _walk(source, where):
+                    if value is None:
+                        targets[(*holder, key)] = targets[holder].create_bucket(key)
+                    else:
+                        targets[holder].put(key, value)
+                    counter.add(key, value)
+    final = counter.state("done")
+    report(final)
+    return final
