@@ -73,6 +73,15 @@ class Content:
         blobs = self._blobs()
         return bool(digest) and blobs is not None and blobs.bucket(B.enc(digest)) is not None
 
+    def digests(self, start: str | None = None) -> Iterator[str]:
+        """The digests of the blob records in bolt's order, from `start` (inclusive) on; a key
+        that is not a digest is skipped, as in `list`."""
+        blobs = self._blobs()
+        if blobs is not None:
+            for key, value in blobs.items(B.enc(start) if start else None):
+                if value is None and is_digest(B.dec(key)):
+                    yield B.dec(key)
+
     def list(self) -> Iterator[Blob]:
         """Every blob record in bolt order; like containerd's Walk, a key that is not a digest
         is skipped."""

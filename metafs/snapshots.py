@@ -81,6 +81,14 @@ class Snapshots:
         parent = self._snapshotter(snapshotter)
         return bool(key) and parent is not None and parent.bucket(B.enc(key)) is not None
 
+    def keys(self, snapshotter: str, start: str | None = None) -> Iterator[str]:
+        """The snapshot keys of `snapshotter` in bolt's order, from `start` (inclusive) on."""
+        bucket = self._snapshotter(snapshotter)
+        if bucket is not None:
+            for key, value in bucket.items(B.enc(start) if start else None):
+                if value is None:
+                    yield B.dec(key)
+
     def list(self, snapshotter: str | None = None) -> Iterator[Snapshot]:
         """Every snapshot of `snapshotter` (or of every snapshotter), in bolt order."""
         names = [snapshotter] if snapshotter is not None else list(self.snapshotters())
