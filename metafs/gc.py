@@ -116,24 +116,40 @@ class Link:
 
 @dataclass
 class Explanation:
-    """Why a resource is kept: a chain of references from a root to it, or none."""
+    """Why a resource is kept: for each reference to it, a chain of references from a root
+    (each chain leads there without passing through the resource); none when nothing keeps it.
+
+    All of them must go before the resource is collected. They come in the order the collector
+    finds them: roots (containers, images, drafts, leases, gc.root labels), then the edges
+    followed from them.
+    """
 
     resource: Resource
     namespace: str
-    chain: list[Link] = field(default_factory=list)
+    chains: list[list[Link]] = field(default_factory=list)
 
     @property
     def kept(self) -> bool:
-        return bool(self.chain)
+        return bool(self.chains)
+
+    @property
+    def chain(self) -> list[Link]:
+        """The first chain (the one the collector follows first), or none."""
+        return self.chains[0] if self.chains else []
 
     def text(self) -> str:
-        """A few lines of plain text, as a command prints it or a file shows it."""
-        if not self.chain:
+        """A few lines of plain text, as a command prints it or a file shows it: one chain,
+        or with several references, every chain, a blank line between two."""
+        if not self.chains:
             return f"{self.resource} is unreferenced: would be collected\n"
-        first, *rest = self.chain
-        root = f"root: {first.via}" if first.via else "root"
-        lines = [f"{self.resource} is kept:", f"  {first.what}  ({root})"]
-        lines += [f"  -> {link.what}  ({link.via})" for link in rest]
+        count = len(self.chains)
+        lines = [f"{self.resource} is kept" + (f" by {count} references:" if count > 1 else ":")]
+        for number, (first, *rest) in enumerate(self.chains):
+            if number:
+                lines.append("")
+            root = f"root: {first.via}" if first.via else "root"
+            lines.append(f"  {first.what}  ({root})")
+            lines += [f"  -> {link.what}  ({link.via})" for link in rest]
         return "\n".join(lines) + "\n"
 
 
@@ -146,13 +162,11 @@ def explain(
     node: Node = (resource.kind, B.enc(resource.snapshotter), B.enc(resource.key))
     if not _exists(tx, namespace, node):
         raise NotFound(describe(resource.kind, resource.id, namespace))
-    marker = _Marker(tx, namespace, now_ns() if now is None else now, trace=True)
+    marker = _Marker(tx, namespace, now_ns() if now is None else now, trace=True, target=node)
     marker.scan_roots()
-    marker.mark(until=node)
-    explanation = Explanation(resource, namespace)
-    if node in marker.marked:
-        explanation.chain = marker.chain(node)
-    return explanation
+    marker.mark()
+    chains = [marker.chain(node, origin, via) for origin, via in marker.references]
+    return Explanation(resource, namespace, chains)
 
 
 def _parse(kind: str, ident: str) -> Resource:
@@ -209,11 +223,17 @@ class _Marker:
     """One mark pass over a namespace. Buckets are addressed without checking that they exist:
     reading a missing bucket finds nothing, which is what a dead reference leads to."""
 
-    def __init__(self, tx: Txn, namespace: str, now: int, *, trace: bool) -> None:
+    def __init__(
+        self, tx: Txn, namespace: str, now: int, *, trace: bool, target: Node | None = None
+    ) -> None:
         self.tx = tx
         self._namespace = Bucket(tx, (B.V1, B.enc(namespace)))
         self.now = now
         self.trace = trace
+        # explain: the resource asked about is never followed, so that every chain leading to
+        # it avoids it; each (origin, how) that reaches it is kept, in the order found
+        self.target = target
+        self.references: dict[tuple[Node | None, str | bytes], None] = {}
         self.marked: set[Node] = set()
         self._expanded: set[Node] = set()  # references followed in full
         self._flat: set[Node] = set()  # reached from a flat lease only, so far
@@ -231,6 +251,10 @@ class _Marker:
         return bucket
 
     def _push(self, node: Node, flat: bool, origin: Node | None, via: str | bytes) -> None:
+        if node == self.target:
+            self.references.setdefault((origin, via), None)
+            self._origin.setdefault(node, (origin, via))  # a lease target still holds
+            return
         if node in self._expanded:
             return
         if flat:
@@ -343,11 +367,9 @@ class _Marker:
                 snapshotter = key[len(_REF_SNAPSHOT) :].split(b"/", 1)[0]
                 self._push((SNAPSHOT, snapshotter, value), False, origin, key)
 
-    def mark(self, until: Node | None = None) -> None:
-        """Follow references from everything queued; stop early once `until` is marked."""
+    def mark(self) -> None:
+        """Follow references from everything queued."""
         while self._queue:
-            if until is not None and until in self.marked:
-                return
             node, flat = self._queue.popleft()
             kind, snapshotter, key = node
             if kind == SNAPSHOT:
@@ -370,11 +392,11 @@ class _Marker:
     def garbage(self) -> list[Node]:
         return [node for kind in KINDS for node in self._all[kind] if node not in self.marked]
 
-    def chain(self, node: Node) -> list[Link]:
+    def chain(self, node: Node, origin: Node | None, via: str | bytes) -> list[Link]:
+        """The links from a root to `node`, reached from `origin` by `via`."""
         links = []
         current: Node | None = node
         while current is not None:
-            origin, via = self._origin[current]
             if isinstance(via, bytes):
                 via = f"label {B.dec(via)}"
             links.append(Link(_describe(current), via))
@@ -382,6 +404,8 @@ class _Marker:
                 links.append(Link(_describe(origin), ""))
                 break
             current = origin
+            if current is not None:
+                origin, via = self._origin[current]
         links.reverse()
         return links
 

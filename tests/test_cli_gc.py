@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from gc_world import CHAIN, CONFIG, build_meta_small, container, dg
+from gc_world import CHAIN, CONFIG, MANIFEST, build_meta_small, container, dg
 
 from metafs import Content, Leases, Snapshots, Store
 
@@ -81,10 +81,19 @@ def test_explain_prints_the_chain(store):
     done = metafs(store, "gc", "explain", "snapshot", "overlayfs", CHAIN)
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
-        f"snapshot overlayfs/{CHAIN} is kept:\n"
+        f"snapshot overlayfs/{CHAIN} is kept by 3 references:\n"
         "  container kata-1  (root)\n"
         "  -> snapshot overlayfs/kata-1  (snapshotter/snapshotKey)\n"
         f"  -> snapshot overlayfs/{CHAIN}  (parent)\n"
+        "\n"
+        "  container web-1  (root)\n"
+        "  -> snapshot overlayfs/web-1  (snapshotter/snapshotKey)\n"
+        f"  -> snapshot overlayfs/{CHAIN}  (parent)\n"
+        "\n"
+        "  image docker.io/library/alpine:3.19  (root)\n"
+        f"  -> content {MANIFEST}  (target digest)\n"
+        f"  -> content {CONFIG}  (label containerd.io/gc.ref.content.config)\n"
+        f"  -> snapshot overlayfs/{CHAIN}  (label containerd.io/gc.ref.snapshot.overlayfs)\n"
     )
     native = metafs(store, "gc", "explain", "snapshot", "native", CHAIN).stdout
     assert "container db-1  (root)" in native

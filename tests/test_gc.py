@@ -583,6 +583,48 @@ def test_explain_follows_the_chain_from_a_container(store):
     assert loose.text() == "snapshot overlayfs/loose is unreferenced: would be collected\n"
 
 
+def test_explain_gives_a_chain_for_every_reference(store):
+    """A snapshot shared by two containers names both; a blob in a reference cycle names only
+    what keeps it from outside the cycle, unless the other blob is kept from outside too."""
+    with store.write() as tx:
+        layers(tx, NS, "base")
+        for cid in ("a", "b"):
+            Snapshots(tx, NS).create("overlayfs", cid, "base")
+            container(tx, NS, cid)
+        Content(tx, NS).create(dg(1), 1, {"containerd.io/gc.ref.content": dg(2)})
+        Content(tx, NS).create(dg(2), 1, {"containerd.io/gc.ref.content": dg(1)})
+        image(tx, NS, "one", dg(1))
+    with store.read() as tx:
+        base = gc.explain(tx, NS, "snapshot", "overlayfs/base")
+        one = gc.explain(tx, NS, "content", dg(1))
+    assert [[link.what for link in chain] for chain in base.chains] == [
+        ["container a", "snapshot overlayfs/a", "snapshot overlayfs/base"],
+        ["container b", "snapshot overlayfs/b", "snapshot overlayfs/base"],
+    ]
+    assert base.chain == base.chains[0]
+    assert base.text() == (
+        "snapshot overlayfs/base is kept by 2 references:\n"
+        "  container a  (root)\n"
+        "  -> snapshot overlayfs/a  (snapshotter/snapshotKey)\n"
+        "  -> snapshot overlayfs/base  (parent)\n"
+        "\n"
+        "  container b  (root)\n"
+        "  -> snapshot overlayfs/b  (snapshotter/snapshotKey)\n"
+        "  -> snapshot overlayfs/base  (parent)\n"
+    )
+    assert [[link.what for link in chain] for chain in one.chains] == [
+        ["image one", f"content {dg(1)}"]
+    ]
+    with store.write() as tx:
+        image(tx, NS, "two", dg(2))
+    with store.read() as tx:
+        one = gc.explain(tx, NS, "content", dg(1))
+    assert [[link.what for link in chain] for chain in one.chains] == [
+        ["image one", f"content {dg(1)}"],
+        ["image two", f"content {dg(2)}", f"content {dg(1)}"],
+    ]
+
+
 def test_explain_names_labels_leases_and_roots(store):
     with store.write() as tx:
         m, c, layer = manifest(tx, NS, "a")
