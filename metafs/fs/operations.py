@@ -38,7 +38,7 @@ import trio
 from .. import buckets as B
 from ..codec import now_ns
 from ..errors import InvalidArgument, MetafsError
-from . import fields, names
+from . import fields, names, resources
 from .tree import LABELS, Path, Stat, Tree
 
 log = logging.getLogger("metafs.mount")
@@ -252,6 +252,8 @@ class Operations(pyfuse3.Operations):
     @staticmethod
     def _escaped(parent: Path) -> bool:
         """Whether names in this directory are stored names (escaped) or fixed names."""
+        if resources.owns(parent):  # snapshots/, content/, leases/: resources.py decides
+            return resources.escaped(parent)
         return len(parent) == 1 or (len(parent) == 3 and parent[2] == LABELS)
 
     def _name(self, parent: Path, filename: bytes, *, creating: bool = False) -> str:
@@ -361,6 +363,8 @@ class Operations(pyfuse3.Operations):
         """A new file in a labels directory is a new label, stored when a value is written."""
         parent_path = self._path(parent)
         self.tree.check_writable()
+        if resources.owns(parent_path):  # resources.py: nothing is created in its views
+            raise pyfuse3.FUSEError(errno.EPERM)
         if len(parent_path) != 3 or parent_path[2] != LABELS:
             raise pyfuse3.FUSEError(errno.EPERM)
         key = self._name(parent_path, filename, creating=True)
