@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from gc_world import container, dg, diff, dump, image, tops
+from gc_world import (
+    container,
+    dg,
+    diff,
+    digests,
+    dump,
+    image,
+    layers,
+    manifest,
+    snapshot_keys,
+    tops,
+)
 
 from metafs import Containers, Content, Images, LeaseResource, Leases, Snapshots, Store, gc
 from metafs.codec import encode_time, now_ns
@@ -20,16 +31,6 @@ def store(tmp_path):
         yield store
 
 
-def snapshot_keys(store: Store, ns: str = NS, snapshotter: str = "overlayfs") -> set[str]:
-    with store.read() as tx:
-        return {s.key for s in Snapshots(tx, ns).list(snapshotter)}
-
-
-def digests(store: Store, ns: str = NS) -> set[str]:
-    with store.read() as tx:
-        return {b.digest for b in Content(tx, ns).list()}
-
-
 def children(store: Store, key: str, ns: str = NS) -> list[str]:
     with store.read() as tx:
         return Snapshots(tx, ns).get("overlayfs", key).children
@@ -43,14 +44,6 @@ def delete_container(store: Store, cid: str, ns: str = NS) -> None:
 def delete_image(store: Store, name: str, ns: str = NS) -> None:
     with store.write() as tx:
         Images(tx, ns).delete(name)
-
-
-def layers(tx, ns: str, *keys: str) -> None:
-    """A chain of snapshots, each the parent of the next."""
-    parent = ""
-    for key in keys:
-        Snapshots(tx, ns).create("overlayfs", key, parent)
-        parent = key
 
 
 # ---- containers and snapshots ----------------------------------------------------------------
@@ -128,17 +121,6 @@ def test_a_container_without_snapshot_keeps_nothing_and_breaks_nothing(store):
 
 
 # ---- images and content -----------------------------------------------------------------------
-
-
-def manifest(tx, ns: str, seed: str) -> tuple[str, str, str]:
-    """A manifest referencing a config and a layer through labels, as containerd labels them."""
-    m, c, layer = dg(f"{seed}-manifest"), dg(f"{seed}-config"), dg(f"{seed}-layer")
-    content = Content(tx, ns)
-    content.create(layer, 100)
-    content.create(c, 10)
-    refs = {"containerd.io/gc.ref.content.config": c, "containerd.io/gc.ref.content.l.0": layer}
-    content.create(m, 405, refs)
-    return m, c, layer
 
 
 def test_an_image_keeps_its_target_and_what_its_labels_reference(store):
