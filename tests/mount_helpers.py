@@ -84,3 +84,14 @@ def eventually(read, expected, timeout: float = 1.0) -> float:
         assert time.monotonic() - start < timeout, (value, expected)
         time.sleep(0.02)
     return time.monotonic() - start
+
+
+def why_chains(text: str) -> list[list[str]]:
+    """The chains of a `why` file, each the list of what it passes through (no reasons)."""
+    found: list[list[str]] = [[]]
+    for line in text.splitlines()[1:]:
+        if not line:
+            found.append([])
+        else:
+            found[-1].append(line.strip().removeprefix("-> ").rsplit("  (", 1)[0])
+    return found if found != [[]] else []

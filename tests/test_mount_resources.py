@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import FIXTURES, ok
 from gc_world import CHAIN, CONFIG, DEFAULT_IMAGES, LAYER, MANIFEST, diff, dump, tops
-from mount_helpers import eventually, listing, texts
+from mount_helpers import eventually, listing, texts, why_chains
 
 from metafs import Content, Leases, Snapshots, Store, gc
 from metafs import buckets as B
@@ -141,24 +141,13 @@ def test_why_is_what_gc_explain_prints(env):
     assert whys[f"snapshots/overlayfs/{CHAIN}"] == cli
 
 
-def chains(text: str) -> list[list[str]]:
-    """The chains of a why file: lists of `what` without the arrows and reasons."""
-    found: list[list[str]] = [[]]
-    for line in text.splitlines()[1:]:
-        if not line:
-            found.append([])
-        else:
-            found[-1].append(line.strip().removeprefix("-> ").rsplit("  (", 1)[0])
-    return found
-
-
 def test_why_names_the_containers_and_images_that_keep_a_resource(env):
     mnt, _ = env
     web = mnt.sh("cat snapshots/overlayfs/web-1/why").stdout
-    assert chains(web) == [["container web-1", "snapshot overlayfs/web-1"]]
+    assert why_chains(web) == [["container web-1", "snapshot overlayfs/web-1"]]
     base = mnt.sh(f"cat snapshots/overlayfs/{CHAIN}/why").stdout
     assert base.startswith(f"snapshot overlayfs/{CHAIN} is kept by 3 references:\n")
-    assert chains(base) == [
+    assert why_chains(base) == [
         ["container kata-1", "snapshot overlayfs/kata-1", f"snapshot overlayfs/{CHAIN}"],
         ["container web-1", "snapshot overlayfs/web-1", f"snapshot overlayfs/{CHAIN}"],
         [f"image {DEFAULT_IMAGES[0]}", f"content {MANIFEST}", f"content {CONFIG}",
@@ -171,7 +160,7 @@ def test_why_names_the_containers_and_images_that_keep_a_resource(env):
         f"  -> content {MANIFEST}  (target digest)\n"
         f"  -> content {LAYER}  (label containerd.io/gc.ref.content.l.0)\n"
     )
-    manifest = chains(mnt.sh(f"cat content/{MANIFEST}/why").stdout)
+    manifest = why_chains(mnt.sh(f"cat content/{MANIFEST}/why").stdout)
     assert manifest == [[f"image {name}", f"content {MANIFEST}"] for name in DEFAULT_IMAGES]
     assert mnt.sh("grep -rl 'container db-1' snapshots").stdout.split() == [
         "snapshots/native/db-1/why", f"snapshots/native/{CHAIN}/why"]
@@ -254,7 +243,7 @@ def test_rmdir_of_a_container_removes_its_snapshot_directory_and_nothing_else(mo
         (*snapshots, b"web-1"),
         (*snapshots, CHAIN.encode(), b"children", b"web-1"),
     }
-    assert chains(mnt.sh(f"cat {base}/why").stdout)[:1] == [
+    assert why_chains(mnt.sh(f"cat {base}/why").stdout)[:1] == [
         ["container kata-1", "snapshot overlayfs/kata-1", f"snapshot overlayfs/{CHAIN}"]]
     assert "web-1" not in mnt.sh(f"cat {base}/why").stdout
     assert Path(mnt.path, "containers", "kata-1").is_dir()
