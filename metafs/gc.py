@@ -165,8 +165,45 @@ def explain(
     marker = _Marker(tx, namespace, now_ns() if now is None else now, trace=True, target=node)
     marker.scan_roots()
     marker.mark()
-    chains = [marker.chain(node, origin, via) for origin, via in marker.references]
+    chains = [marker.chain(node, origin, via) for origin, via in marker.incoming.get(node, {})]
     return Explanation(resource, namespace, chains)
+
+
+class Explainer:
+    """What `explain` says of any resource of a namespace, from one mark pass shared by all
+    the questions (a mount's `why` files; `explain` marks the whole namespace each time).
+
+    The pass follows everything, so a chain to a resource may pass through the resource
+    itself; such an answer is handed to `explain`. Any other is the same: the references to a
+    resource that the shared pass finds from nodes it reached without the resource are those
+    `explain` finds, in the same order, along the same chains."""
+
+    def __init__(self, tx: Txn, namespace: str, *, now: int | None = None) -> None:
+        self.namespace = namespace
+        self.now = now_ns() if now is None else now
+        self._marker = _Marker(tx, namespace, self.now, trace=True)
+        self._marker.scan_roots()
+        self._marker.mark()
+
+    def explain(self, tx: Txn, kind: str, ident: str) -> Explanation:
+        """`explain(tx, namespace, kind, ident)` for the state this explainer marked."""
+        resource = _parse(kind, ident)
+        node: Node = (resource.kind, B.enc(resource.snapshotter), B.enc(resource.key))
+        if not _exists(tx, self.namespace, node):
+            raise NotFound(describe(resource.kind, resource.id, self.namespace))
+        references = self._marker.incoming.get(node, {})
+        if any(self._through(origin, node) for origin, _ in references):
+            return explain(tx, self.namespace, kind, ident, now=self.now)
+        chains = [self._marker.chain(node, origin, via) for origin, via in references]
+        return Explanation(resource, self.namespace, chains)
+
+    def _through(self, origin: Node | None, node: Node) -> bool:
+        """Whether the chain that reached `origin` passes through `node`."""
+        while origin is not None and origin[0] in KINDS:
+            if origin == node:
+                return True
+            origin = self._marker._origin[origin][0]
+        return False
 
 
 def _parse(kind: str, ident: str) -> Resource:
@@ -231,9 +268,10 @@ class _Marker:
         self.now = now
         self.trace = trace
         # explain: the resource asked about is never followed, so that every chain leading to
-        # it avoids it; each (origin, how) that reaches it is kept, in the order found
+        # it avoids it
         self.target = target
-        self.references: dict[tuple[Node | None, str | bytes], None] = {}
+        # traced: node -> every (origin, how) that reached it, in the order found
+        self.incoming: dict[Node, dict[tuple[Node | None, str | bytes], None]] = {}
         self.marked: set[Node] = set()
         self._expanded: set[Node] = set()  # references followed in full
         self._flat: set[Node] = set()  # reached from a flat lease only, so far
@@ -251,8 +289,9 @@ class _Marker:
         return bucket
 
     def _push(self, node: Node, flat: bool, origin: Node | None, via: str | bytes) -> None:
+        if self.trace:
+            self.incoming.setdefault(node, {}).setdefault((origin, via), None)
         if node == self.target:
-            self.references.setdefault((origin, via), None)
             self._origin.setdefault(node, (origin, via))  # a lease target still holds
             return
         if node in self._expanded:

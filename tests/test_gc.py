@@ -15,6 +15,8 @@ from gc_world import (
     snapshot_keys,
     tops,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from metafs import Containers, Content, Images, LeaseResource, Leases, Snapshots, Store, gc
 from metafs.codec import encode_time, now_ns
@@ -678,3 +680,72 @@ def test_an_image_draft_keeps_the_target_it_will_point_at(store):
     with store.write() as tx:
         Images(tx, NS).delete_draft("half/made:1")
         assert gc.collect(tx, NS) == [Resource("content", d) for d in sorted([m, c, layer])]
+
+
+# ---- the shared explainer -----------------------------------------------------------------------
+
+
+class _Abort(Exception):
+    pass
+
+
+@st.composite
+def worlds(draw):
+    """A random reference graph: snapshots with parents, blobs, images, containers, leases
+    (flat, expired), gc.ref labels on all that carry them (cycles included), gc.root."""
+    blobs = [dg(f"b{i}") for i in range(draw(st.integers(0, 5)))]
+    snaps = [f"s{i}" for i in range(draw(st.integers(0, 5)))]
+    targets = [("c", b) for b in blobs] + [("s", s) for s in snaps]
+
+    def labels() -> dict[str, str]:
+        found = {}
+        for n, (kind, name) in enumerate(draw(st.lists(st.sampled_from(targets), max_size=2))
+                                         if targets else []):
+            key = "gc.ref.content" if kind == "c" else "gc.ref.snapshot.overlayfs"
+            found[f"containerd.io/{key}/{n}"] = name
+        if draw(st.booleans()) and draw(st.booleans()):
+            found["containerd.io/gc.root"] = "1"
+        return found
+
+    snapshots = [(s, draw(st.sampled_from(["", *snaps[:i]])), labels())
+                 for i, s in enumerate(snaps)]
+    contents = [(b, labels()) for b in blobs]
+    images = [(f"img{i}", draw(st.sampled_from([dg("none"), *blobs])), labels())
+              for i in range(draw(st.integers(0, 2)))]
+    containers = [(f"c{i}", draw(st.sampled_from(["", *snaps])), labels())
+                  for i in range(draw(st.integers(0, 2)))]
+    leases = [(f"l{i}", draw(st.booleans()), draw(st.booleans()),
+               draw(st.lists(st.sampled_from(targets), max_size=3)) if targets else [])
+              for i in range(draw(st.integers(0, 2)))]
+    return snapshots, contents, images, containers, leases
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(world=worlds())
+def test_the_explainer_answers_what_explain_answers(store, world):
+    snapshots, contents, images, containers, leases = world
+    with pytest.raises(_Abort), store.write() as tx:  # build, compare, leave nothing behind
+        for key, parent, snapshot_labels in snapshots:
+            Snapshots(tx, NS).create("overlayfs", key, parent, snapshot_labels)
+        for digest, blob_labels in contents:
+            Content(tx, NS).create(digest, 1, blob_labels)
+        for name, target, image_labels in images:
+            image(tx, NS, name, target, image_labels)
+        for cid, key, container_labels in containers:
+            container(tx, NS, cid, key=key, labels=container_labels)
+        for lease_id, flat, expired, held in leases:
+            expiry = now_ns() + (-HOUR if expired else HOUR)
+            Leases(tx, NS).create(lease_id, {"containerd.io/gc.flat": "1"} if flat else {},
+                                  expires_at=expiry)
+            for kind, name in held:
+                resource = (LeaseResource.content(name) if kind == "c"
+                            else LeaseResource.snapshot("overlayfs", name))
+                Leases(tx, NS).add_resource(lease_id, resource)
+        now = now_ns()
+        explainer = gc.Explainer(tx, NS, now=now)
+        asked = [("snapshot", f"overlayfs/{s[0]}") for s in snapshots]
+        asked += [("content", c[0]) for c in contents] + [("lease", lease[0]) for lease in leases]
+        for kind, ident in asked:
+            assert explainer.explain(tx, kind, ident) == gc.explain(tx, NS, kind, ident, now=now)
+        raise _Abort
