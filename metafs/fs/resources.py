@@ -16,11 +16,12 @@ line, nothing when empty; `why` holds what `metafs gc explain` prints. Directori
 entries are stored names (snapshotters, keys, digests, lease ids, label keys) escape them as
 `names.py` does, like images/. Every change here is refused (EPERM, EROFS on a read-only mount).
 
-Records are read once per store generation. `why` also depends on the clock (a lease or an
-ingest that expires releases what it held), so everything read is also dropped when the next
-expiry in the namespace passes. The files whose text follows other records (`why`,
-`children`, a lease's lists) have as mtime the moment the mount read them, so that the kernel
-drops a cached page whose text changed but not its length.
+Records are read once per store generation, and one mark pass of the namespace
+(`gc.Explainer`) answers every `why` of that generation. `why` also depends on the clock (a
+lease or an ingest that expires releases what it held), so everything read is also dropped
+when the next expiry in the namespace passes. The files whose text follows other records
+(`why`, `children`, a lease's lists) have as mtime the moment the mount read them, so that the
+kernel drops a cached page whose text changed but not its length.
 """
 
 from __future__ import annotations
@@ -98,7 +99,9 @@ class Resources:
         self.started = started  # the time of the fixed directories
         self._records: OrderedDict[Path, Record | None] = OrderedDict()
         self._generation = -1
-        self._valid_until = 0  # Unix ns: the next lease or ingest expiry
+        self._read_at = 0  # Unix ns: when the store was found at this generation
+        self._valid_until = 0  # Unix ns: the next lease or ingest expiry after that
+        self._explainer: gc.Explainer | None = None  # for every why, made at the first
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -201,7 +204,9 @@ class Resources:
         if name == WHY:
             if record.why is None:
                 with self.store.read() as tx:
-                    explanation = gc.explain(tx, self.namespace, record.kind, record.ident)
+                    if self._explainer is None:
+                        self._explainer = gc.Explainer(tx, self.namespace, now=self._read_at)
+                    explanation = self._explainer.explain(tx, record.kind, record.ident)
                 record.why = explanation.text().encode()
             return record.why
         return None
@@ -225,7 +230,8 @@ class Resources:
         if generation == self._generation and now < self._valid_until:
             return
         self._records.clear()
-        self._generation = generation
+        self._explainer = None
+        self._generation, self._read_at = generation, now
         with self.store.read() as tx:
             self._valid_until = self._next_expiry(tx, now)
 
