@@ -6,7 +6,9 @@ import argparse
 
 from .. import filters
 from ..codec import now_ns
-from . import records
+from ..content import Blob, Content, is_digest
+from ..leases import Lease, Leases
+from ..snapshots import Snapshot, Snapshots
 from .common import open_store
 from .formats import (
     emit,
@@ -21,19 +23,27 @@ from .formats import (
 from .options import add_ls_arguments, default_snapshotter
 from .tables import tabwrite
 
-LEASE_FIELDS: filters.Fields[records.Lease] = filters.Fields(
+
+def snapshot_kind(snapshot: Snapshot) -> str:
+    """The KIND ctr prints, derived from metadata alone (the snapshotter knows it, meta.db does
+    not): a snapshot with children, or whose key is a digest (containerd commits unpacked
+    layers under their chain ID), is Committed; any other is Active."""
+    return "Committed" if snapshot.children or is_digest(snapshot.key) else "Active"
+
+
+LEASE_FIELDS: filters.Fields[Lease] = filters.Fields(
     "leases", {"id": lambda lease: lease.id}, {"labels": lambda lease: lease.labels}
 )
-SNAPSHOT_FIELDS: filters.Fields[records.Snapshot] = filters.Fields(
+SNAPSHOT_FIELDS: filters.Fields[Snapshot] = filters.Fields(
     "snapshots",
     {
-        "kind": lambda s: s.kind.lower(),
+        "kind": lambda s: snapshot_kind(s).lower(),
         "name": lambda s: s.key,
         "parent": lambda s: s.parent,
     },
     {"labels": lambda s: s.labels},
 )
-BLOB_FIELDS: filters.Fields[records.Blob] = filters.Fields(
+BLOB_FIELDS: filters.Fields[Blob] = filters.Fields(
     "content",
     {"digest": lambda b: b.digest, "size": lambda b: str(b.size)},
     {"labels": lambda b: b.labels},
@@ -115,7 +125,7 @@ def _snapshotter_option(parser: argparse.ArgumentParser, default: str) -> None:
 def cmd_leases_ls(args: argparse.Namespace) -> int:
     match = filters.parse(args.filters, LEASE_FIELDS)
     with open_store(args, readonly=True) as store, store.read() as tx:
-        leases = match.select(records.leases(tx, args.namespace))
+        leases = match.select(list(Leases(tx, args.namespace).list()))
     if args.format == "json":
         emit(
             go_json(
@@ -144,13 +154,13 @@ def cmd_leases_ls(args: argparse.Namespace) -> int:
 def cmd_snapshots_ls(args: argparse.Namespace) -> int:
     match = filters.parse(args.filters, SNAPSHOT_FIELDS)
     with open_store(args, readonly=True) as store, store.read() as tx:
-        snapshots = match.select(records.snapshots(tx, args.namespace, args.snapshotter))
+        snapshots = match.select(list(Snapshots(tx, args.namespace).list(args.snapshotter)))
     if args.format == "json":
         emit(
             go_json(
                 [
                     {
-                        "kind": s.kind,
+                        "kind": snapshot_kind(s),
                         "name": s.key,
                         "parent": s.parent,
                         "labels": sorted_map(s.labels),
@@ -166,7 +176,7 @@ def cmd_snapshots_ls(args: argparse.Namespace) -> int:
         )
     else:
         text = "KEY\tPARENT\tKIND\t\n" + "".join(
-            f"{s.key}\t{s.parent}\t{s.kind}\t\n" for s in snapshots
+            f"{s.key}\t{s.parent}\t{snapshot_kind(s)}\t\n" for s in snapshots
         )
         emit(tabwrite(text, minwidth=1, tabwidth=8, padding=1))
     return 0
@@ -175,7 +185,7 @@ def cmd_snapshots_ls(args: argparse.Namespace) -> int:
 def cmd_content_ls(args: argparse.Namespace) -> int:
     match = filters.parse(args.filters, BLOB_FIELDS)
     with open_store(args, readonly=True) as store, store.read() as tx:
-        blobs = match.select(records.blobs(tx, args.namespace))
+        blobs = match.select(list(Content(tx, args.namespace).list()))
     if args.format == "json":
         emit(
             go_json(
