@@ -8,10 +8,13 @@ import json
 import sys
 
 from .. import filters
-from ..codec import RUNC_OPTIONS_TYPE_URL, AnyValue, put_uvarint
+from ..codec import RUNC_OPTIONS_TYPE_URL, AnyValue, format_time, now_ns, put_uvarint
 from ..containers import Container, Containers, Runtime, spec_from_json
 from ..errors import InvalidArgument
+from ..gc import LABEL_ROOT
 from ..images import Images
+from ..snapshots import Snapshots
+from ..store import Txn
 from .common import open_store, parse_labels
 from .formats import (
     add_format_option,
@@ -52,6 +55,24 @@ metadata only: no snapshot is prepared and nothing runs.
   --runtime-config-path sets runtimeoptions.v1.Options; otherwise none.
 - snapshot: --snapshotter (default $CONTAINERD_SNAPSHOTTER, else overlayfs) and
   --snapshot-key (default ID; an empty key records no snapshot)."""
+
+
+RM_DESCRIPTION = f"""\
+Remove the containers, all or nothing: if one ID does not exist, nothing is removed (ctr
+removes the others; both exit 1). Prints nothing, as ctr.
+
+What only a removed container kept -- its snapshot, and the parents nothing else uses -- is
+collected in the same transaction, as containerd's collector would after ctr removes a
+container. A snapshot that another container uses, that a lease holds or that
+{LABEL_ROOT} pins stays (ctr would remove the container's snapshot outright).
+
+--keep-snapshot: ctr skips removing the snapshot, and containerd's collector removes it soon
+after unless something else keeps it. metafs keeps it for real: it labels the snapshot
+{LABEL_ROOT}=<time of removal, RFC 3339> (unless the label is there already),
+containerd's own way to pin a snapshot. To let it go later:
+  metafs snapshots --snapshotter SNAPSHOTTER rm KEY
+or remove the pin and let the next collection decide:
+  metafs snapshots --snapshotter SNAPSHOTTER label KEY {LABEL_ROOT}="""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -142,16 +163,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "rm",
         aliases=["remove", "delete", "del"],
         help="remove containers",
-        description=(
-            "Remove the containers' records, all or nothing. Their snapshots are kept, as "
-            "with ctr's --keep-snapshot: metafs records metadata only, and containerd's "
-            "garbage collector removes snapshots nothing references."
-        ),
+        description=RM_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rm.add_argument(
         "--keep-snapshot",
         action="store_true",
-        help="accepted for ctr compatibility; snapshots are always kept",
+        help=f"keep each container's snapshot (and its parents): label it {LABEL_ROOT}",
     )
     rm.add_argument("ids", nargs="+", metavar="ID")
     rm.set_defaults(func=cmd_rm)
@@ -316,5 +334,17 @@ def cmd_rm(args: argparse.Namespace) -> int:
     with open_store(args) as store, store.write() as tx:
         containers = Containers(tx, namespace)
         for cid in dict.fromkeys(args.ids):
+            if args.keep_snapshot:
+                _pin_snapshot(tx, namespace, containers.get(cid))
             containers.delete(cid)
     return 0
+
+
+def _pin_snapshot(tx: Txn, namespace: str, container: Container) -> None:
+    """Label the container's snapshot gc.root, so that no collection removes it."""
+    snapshots = Snapshots(tx, namespace)
+    snapshotter, key = container.snapshotter, container.snapshot_key
+    if not (snapshotter and key and snapshots.exists(snapshotter, key)):
+        return
+    if LABEL_ROOT not in snapshots.get(snapshotter, key).labels:
+        snapshots.set_label(snapshotter, key, LABEL_ROOT, format_time(now_ns(), nanos=False))

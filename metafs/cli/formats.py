@@ -24,6 +24,11 @@ def emit(text: str) -> None:
     out.flush()
 
 
+def warn(message: str) -> None:
+    """One `metafs: warning: ...` line on stderr, for what ctr warns about and goes on."""
+    sys.stderr.write(f"metafs: warning: {message}\n")
+
+
 def add_format_option(parser: argparse.ArgumentParser, *, default: str = "table") -> None:
     choices = ["table", "json"] if default == "table" else ["json"]
     parser.add_argument(

@@ -5,10 +5,19 @@ from __future__ import annotations
 import argparse
 
 from .. import filters
-from ..errors import AlreadyExists
+from ..errors import AlreadyExists, NotFound
 from ..images import Descriptor, Image, Images
 from .common import open_store, parse_labels
-from .formats import emit, go_json, label_list, progress_bytes, rfc3339, sorted_labels, sorted_map
+from .formats import (
+    emit,
+    go_json,
+    label_list,
+    progress_bytes,
+    rfc3339,
+    sorted_labels,
+    sorted_map,
+    warn,
+)
 from .options import add_ls_arguments, write_namespace
 from .tables import tabwrite
 
@@ -95,9 +104,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         aliases=["remove", "delete", "del"],
         help="remove images",
         description=(
-            "Remove the named images and print each name. All or nothing: if one NAME does "
-            "not exist nothing is removed (ctr warns and goes on). The content and snapshots "
-            "the images used are left to containerd's garbage collector."
+            "Remove the named images and print each name removed. A NAME that does not exist "
+            "gets a warning on stderr and is skipped, as ctr does (exit status 0). What only "
+            "the removed images kept (the records of their target blobs, and the blobs and "
+            "snapshots those reference) is collected in the same transaction: ctr's --sync "
+            "waits for containerd's collector to do that, metafs always does it, so it has no "
+            "--sync."
         ),
     )
     rm.add_argument("names", nargs="+", metavar="NAME")
@@ -194,12 +206,19 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 def cmd_rm(args: argparse.Namespace) -> int:
     namespace = write_namespace(args)
+    removed, missing = [], []
     with open_store(args) as store, store.write() as tx:
         images = Images(tx, namespace)
-        names = list(dict.fromkeys(args.names))
-        for name in names:
-            images.delete(name)
-    emit("".join(f"{name}\n" for name in names))
+        for name in dict.fromkeys(args.names):
+            try:
+                images.delete(name)
+            except NotFound as exc:
+                missing.append(exc)
+            else:
+                removed.append(name)
+    emit("".join(f"{name}\n" for name in removed))
+    for exc in missing:
+        warn(str(exc))
     return 0
 
 
