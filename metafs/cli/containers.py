@@ -19,13 +19,19 @@ from .common import open_store, parse_labels
 from .formats import (
     add_format_option,
     emit,
+    emit_labels,
     go_json,
     go_json_compact,
     rfc3339,
-    sorted_labels,
     sorted_map,
 )
-from .options import add_ls_arguments, default_snapshotter, write_namespace
+from .options import (
+    add_label_arguments,
+    add_ls_arguments,
+    default_snapshotter,
+    label_paths,
+    write_namespace,
+)
 from .tables import tabwrite
 
 RUNC_V2 = "io.containerd.runc.v2"
@@ -147,16 +153,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     create.set_defaults(func=cmd_create)
 
-    label = verbs.add_parser(
-        "label",
-        help="set and clear labels of a container",
-        description=(
-            "KEY=VALUE sets, KEY alone means KEY=true, KEY= removes. Prints the container's "
-            "labels afterwards, sorted, comma-separated."
-        ),
-    )
-    label.add_argument("id", metavar="ID")
-    label.add_argument("labels", nargs="*", metavar="KEY=VALUE")
+    label = verbs.add_parser("label", help="set and clear labels of a container")
+    add_label_arguments(label, "ID", "container")
     label.set_defaults(func=cmd_label)
 
     rm = verbs.add_parser(
@@ -320,12 +318,10 @@ def cmd_label(args: argparse.Namespace) -> int:
     with open_store(args) as store, store.write() as tx:
         containers = Containers(tx, namespace)
         if labels:
-            container = containers.update(
-                Container(args.id, labels=labels), *(f"labels.{k}" for k in labels)
-            )
+            container = containers.update(Container(args.name, labels=labels), *label_paths(labels))
         else:
-            container = containers.get(args.id)
-    emit(",".join(sorted_labels(container.labels)) + "\n")
+            container = containers.get(args.name)
+    emit_labels(container.labels)
     return 0
 
 

@@ -55,6 +55,11 @@ def label_list(labels: Mapping[str, str], empty: str = "-") -> str:
     return ",".join(sorted_labels(labels)) if labels else empty
 
 
+def emit_labels(labels: Mapping[str, str]) -> None:
+    """What ctr's `label` verbs print: every label, `k=v` joined by commas (sorted here)."""
+    emit(",".join(sorted_labels(labels)) + "\n")
+
+
 def sorted_map(values: Mapping[str, str]) -> dict[str, str]:
     """A map in the key order Go's encoding/json writes (bytewise)."""
     return {k: values[k] for k in sorted(values, key=_bytes_key)}

@@ -10,15 +10,15 @@ from ..images import Descriptor, Image, Images
 from .common import open_store, parse_labels
 from .formats import (
     emit,
+    emit_labels,
     go_json,
     label_list,
     progress_bytes,
     rfc3339,
-    sorted_labels,
     sorted_map,
     warn,
 )
-from .options import add_ls_arguments, write_namespace
+from .options import add_label_arguments, add_ls_arguments, label_paths, write_namespace
 from .tables import tabwrite
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -115,19 +115,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     rm.add_argument("names", nargs="+", metavar="NAME")
     rm.set_defaults(func=cmd_rm)
 
-    label = verbs.add_parser(
-        "label",
-        help="set and clear labels of an image",
-        description=(
-            "Set labels as ctr parses them: KEY=VALUE sets, KEY alone means KEY=true, KEY= "
-            "removes. Prints the image's labels afterwards, sorted, comma-separated."
-        ),
-    )
+    label = verbs.add_parser("label", help="set and clear labels of an image")
     label.add_argument(
         "-r", "--replace-all", action="store_true", help="replace all labels with the given ones"
     )
-    label.add_argument("name", metavar="NAME")
-    label.add_argument("labels", nargs="*", metavar="KEY=VALUE")
+    add_label_arguments(label, "NAME", "image")
     label.set_defaults(func=cmd_label)
 
 
@@ -181,7 +173,7 @@ def cmd_put(args: argparse.Namespace) -> int:
         images = Images(tx, namespace)
         images.put(args.name, Descriptor(args.media_type, args.digest, args.size))
         if labels:
-            images.update(Image(args.name, labels=labels), *(f"labels.{k}" for k in labels))
+            images.update(Image(args.name, labels=labels), *label_paths(labels))
     emit(f"{args.name}\n")
     return 0
 
@@ -230,8 +222,8 @@ def cmd_label(args: argparse.Namespace) -> int:
         if args.replace_all:
             image = images.update(Image(args.name, labels=labels), "labels")
         elif labels:
-            image = images.update(Image(args.name, labels=labels), *(f"labels.{k}" for k in labels))
+            image = images.update(Image(args.name, labels=labels), *label_paths(labels))
         else:
             image = images.get(args.name)
-    emit(",".join(sorted_labels(image.labels)) + "\n")
+    emit_labels(image.labels)
     return 0

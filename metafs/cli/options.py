@@ -44,6 +44,23 @@ def add_ls_arguments(
         parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
+LABEL_DESCRIPTION = """\
+Labels as ctr parses them: KEY=VALUE sets, KEY alone means KEY=true, KEY= removes. Prints the
+{what}'s labels afterwards, sorted, comma-separated (ctr prints them in Go's random map order)."""
+
+
+def add_label_arguments(parser: argparse.ArgumentParser, metavar: str, what: str) -> None:
+    """NAME KEY=VALUE... of a `label` verb, and the description that says how they work."""
+    parser.description = LABEL_DESCRIPTION.format(what=what)
+    parser.add_argument("name", metavar=metavar)
+    parser.add_argument("labels", nargs="*", metavar="KEY=VALUE")
+
+
+def label_paths(labels: dict[str, str]) -> list[str]:
+    """The field paths of an update that sets or removes just these labels."""
+    return [f"labels.{key}" for key in labels]
+
+
 def default_snapshotter() -> str:
     """ctr's default: $CONTAINERD_SNAPSHOTTER, else overlayfs."""
     return os.environ.get("CONTAINERD_SNAPSHOTTER") or "overlayfs"
