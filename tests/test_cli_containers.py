@@ -262,9 +262,11 @@ def test_rm_keep_snapshot_pins_it_with_gc_root(with_snapshots):
     assert list(labels["b-1"]) == ["containerd.io/gc.root"]
     pinned = datetime.fromisoformat(labels["b-1"]["containerd.io/gc.root"])
     assert before <= pinned <= datetime.now(UTC)
-    # the pin holds through later collections
+    # the pin holds through later collections, and removing the snapshot lets its parent go
     ok(with_snapshots, "containers", "rm", "a-1")
     assert set(snapshot_labels(with_snapshots)) == {"base", "b-1", "c-1"}
+    ok(with_snapshots, "snapshots", "rm", "b-1", "c-1")
+    assert snapshot_labels(with_snapshots) == {}
 
 
 def test_rm_keep_snapshot_refused_changes_nothing(with_snapshots):
