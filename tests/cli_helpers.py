@@ -15,7 +15,6 @@ from pathlib import Path
 from metafs import Bucket, Store
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "containerd"
 
 DIGEST = "sha256:77c508ee5a3a257a51d5640cc183eb15622e066838d22835ea36b11232590550"
 OTHER_DIGEST = "sha256:" + "ab" * 32

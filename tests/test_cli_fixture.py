@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
-from cli_helpers import FIXTURES, ok
+from cli_helpers import ok
+from containerd_fixture import EXPECTED, META_DB
 
 from metafs import Store
 
@@ -22,7 +23,6 @@ importer = pytest.importorskip(
     "these comparisons import meta-small.db with it",
 )
 
-EXPECTED = FIXTURES / "meta-small.expected"
 NOT_CTR_OUTPUT = {"bolt-dump.txt", "commands.txt", "image-digests.json"}
 DIGESTS = json.loads((EXPECTED / "image-digests.json").read_text())
 
@@ -85,7 +85,7 @@ def test_every_expected_file_is_compared():
 def store(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("fixture") / "store"
     with Store.open(path) as opened:
-        importer.import_bolt(opened, FIXTURES / "meta-small.db")
+        importer.import_bolt(opened, META_DB)
     return path
 
 

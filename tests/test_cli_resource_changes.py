@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from cli_helpers import FIXTURES, fails, metafs, ok
+from cli_helpers import fails, metafs, ok
+from containerd_fixture import META_DB
 
 from metafs import Content, LeaseResource, Leases, Snapshots, Store
 from metafs.cli.leases import parse_duration
@@ -25,7 +26,7 @@ HOUR = 3600 * 10**9
 def store(tmp_path):
     path = tmp_path / "store"
     with Store.open(path) as opened:
-        import_bolt(opened, FIXTURES / "meta-small.db")
+        import_bolt(opened, META_DB)
     return path
 
 

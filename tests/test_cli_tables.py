@@ -5,11 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from cli_helpers import FIXTURES
+from containerd_fixture import EXPECTED
 
 from metafs.cli.tables import tabwrite
-
-EXPECTED = FIXTURES / "meta-small.expected"
 
 # (file, header names, tabwriter settings) for every space-padded table ctr printed.
 SPACE_TABLES = [
