@@ -12,12 +12,6 @@ import pytest
 from cli_helpers import env, fails, metafs, ok
 from containerd_fixture import BOLT_DUMP, EXPECTED, META_DB
 
-importer = pytest.importorskip(
-    "metafs.importer",
-    reason="metafs.importer (the bbolt reader, branch 'bolt') has not landed here yet",
-)
-
-
 
 @pytest.fixture
 def store(tmp_path):
@@ -67,7 +61,6 @@ def test_import_of_a_missing_file_or_namespace(store, tmp_path):
 
 
 def test_dump_after_import_is_what_bbolt_printed(store):
-    pytest.importorskip("metafs.dump", reason="metafs.dump (branch 'bolt') has not landed here")
     ok(store, "import", str(META_DB))
     assert ok(store, "dump") == BOLT_DUMP.read_text(encoding="utf-8")
     tree = json.loads(ok(store, "dump", "--format", "json"))

@@ -16,12 +16,7 @@ from cli_helpers import ok
 from containerd_fixture import EXPECTED, META_DB
 
 from metafs import Store
-
-importer = pytest.importorskip(
-    "metafs.importer",
-    reason="metafs.importer (the bbolt reader, branch 'bolt') has not landed here yet; "
-    "these comparisons import meta-small.db with it",
-)
+from metafs.importer import import_bolt
 
 NOT_CTR_OUTPUT = {"bolt-dump.txt", "commands.txt", "image-digests.json"}
 DIGESTS = json.loads((EXPECTED / "image-digests.json").read_text())
@@ -85,7 +80,7 @@ def test_every_expected_file_is_compared():
 def store(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("fixture") / "store"
     with Store.open(path) as opened:
-        importer.import_bolt(opened, META_DB)
+        import_bolt(opened, META_DB)
     return path
 
 
