@@ -26,8 +26,9 @@ from .formats import (
     sorted_map,
 )
 from .options import (
-    add_label_arguments,
-    add_ls_arguments,
+    add_label_verb,
+    add_ls_verb,
+    add_rm_verb,
     default_snapshotter,
     label_paths,
     write_namespace,
@@ -90,17 +91,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    ls = verbs.add_parser(
-        "ls",
-        aliases=["list"],
+    add_ls_verb(
+        verbs,
+        cmd_ls,
+        FIELDS,
+        quiet="print only the container ids",
         help="list containers",
         description=(
             "List containers as ctr does: CONTAINER IMAGE RUNTIME.\n"
             "--format json prints what `containers info` prints for each, without the Spec."
         ),
     )
-    add_ls_arguments(ls, FIELDS, quiet="print only the container ids")
-    ls.set_defaults(func=cmd_ls)
 
     info = verbs.add_parser(
         "info",
@@ -153,13 +154,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     create.set_defaults(func=cmd_create)
 
-    label = verbs.add_parser("label", help="set and clear labels of a container")
-    add_label_arguments(label, "ID", "container")
-    label.set_defaults(func=cmd_label)
+    add_label_verb(verbs, cmd_label, "ID", "container")
 
-    rm = verbs.add_parser(
-        "rm",
-        aliases=["remove", "delete", "del"],
+    rm = add_rm_verb(
+        verbs,
+        cmd_rm,
+        "ids",
+        "ID",
         help="remove containers",
         description=RM_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -169,8 +170,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help=f"keep each container's snapshot (and its parents): label it {LABEL_ROOT}",
     )
-    rm.add_argument("ids", nargs="+", metavar="ID")
-    rm.set_defaults(func=cmd_rm)
 
 
 def _any_json(value: AnyValue | None) -> dict[str, str] | None:

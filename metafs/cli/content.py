@@ -12,7 +12,6 @@ import argparse
 from .. import filters, validation
 from ..codec import now_ns
 from ..content import Blob, Content
-from ..errors import NotFound
 from .common import open_store, parse_labels
 from .formats import (
     emit,
@@ -23,9 +22,16 @@ from .formats import (
     label_list,
     rfc3339,
     sorted_map,
-    warn,
 )
-from .options import add_label_arguments, add_ls_arguments, label_paths, write_namespace
+from .options import (
+    add_label_verb,
+    add_ls_verb,
+    add_rm_verb,
+    delete_present,
+    label_paths,
+    report_deleted,
+    write_namespace,
+)
 from .tables import tabwrite
 
 FIELDS: filters.Fields[Blob] = filters.Fields(
@@ -53,9 +59,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    ls = verbs.add_parser(
-        "ls",
-        aliases=["list"],
+    add_ls_verb(
+        verbs,
+        cmd_ls,
+        FIELDS,
+        quiet="print only the digests",
         help="list content blobs",
         description=(
             "DIGEST, SIZE, AGE (time since the blob was committed, as ctr) and LABELS,\n"
@@ -63,22 +71,16 @@ def register(sub: argparse._SubParsersAction) -> None:
             "random order)."
         ),
     )
-    add_ls_arguments(ls, FIELDS, quiet="print only the digests")
-    ls.set_defaults(func=cmd_ls)
-
-    rm = verbs.add_parser(
-        "rm",
-        aliases=["remove", "delete", "del"],
+    add_rm_verb(
+        verbs,
+        cmd_rm,
+        "digests",
+        "DIGEST",
         help="remove blob records",
         description=RM_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    rm.add_argument("digests", nargs="+", metavar="DIGEST")
-    rm.set_defaults(func=cmd_rm)
-
-    label = verbs.add_parser("label", help="set and clear labels of a blob record")
-    add_label_arguments(label, "DIGEST", "blob")
-    label.set_defaults(func=cmd_label)
+    add_label_verb(verbs, cmd_label, "DIGEST", "blob record")
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -114,21 +116,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    digests = [validation.digest(digest) for digest in dict.fromkeys(args.digests)]
+    digests = [validation.digest(digest) for digest in args.digests]
     namespace = write_namespace(args)
-    removed, missing = [], []
     with open_store(args) as store, store.write() as tx:
-        content = Content(tx, namespace)
-        for digest in digests:
-            try:
-                content.delete(digest)
-            except NotFound as exc:
-                missing.append(exc)
-            else:
-                removed.append(digest)
-    emit("".join(f"{digest}\n" for digest in removed))
-    for exc in missing:
-        warn(str(exc))
+        deleted, skipped = delete_present(digests, Content(tx, namespace).delete)
+    report_deleted(deleted, skipped)
     return 0
 
 

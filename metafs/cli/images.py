@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import filters
-from ..errors import AlreadyExists, NotFound
+from ..errors import AlreadyExists
 from ..images import Descriptor, Image, Images
 from .common import open_store, parse_labels
 from .formats import (
@@ -16,9 +16,16 @@ from .formats import (
     progress_bytes,
     rfc3339,
     sorted_map,
-    warn,
 )
-from .options import add_label_arguments, add_ls_arguments, label_paths, write_namespace
+from .options import (
+    add_label_verb,
+    add_ls_verb,
+    add_rm_verb,
+    delete_present,
+    label_paths,
+    report_deleted,
+    write_namespace,
+)
 from .tables import tabwrite
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -53,9 +60,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    ls = verbs.add_parser("ls", aliases=["list"], help="list images", description=LS_DESCRIPTION)
-    add_ls_arguments(ls, FIELDS, quiet="print only the image names")
-    ls.set_defaults(func=cmd_ls)
+    add_ls_verb(
+        verbs,
+        cmd_ls,
+        FIELDS,
+        quiet="print only the image names",
+        help="list images",
+        description=LS_DESCRIPTION,
+    )
 
     put = verbs.add_parser(
         "put",
@@ -99,9 +111,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     tag.add_argument("targets", nargs="+", metavar="DST")
     tag.set_defaults(func=cmd_tag)
 
-    rm = verbs.add_parser(
-        "rm",
-        aliases=["remove", "delete", "del"],
+    add_rm_verb(
+        verbs,
+        cmd_rm,
+        "names",
+        "NAME",
         help="remove images",
         description=(
             "Remove the named images and print each name removed. A NAME that does not exist "
@@ -112,15 +126,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "--sync."
         ),
     )
-    rm.add_argument("names", nargs="+", metavar="NAME")
-    rm.set_defaults(func=cmd_rm)
-
-    label = verbs.add_parser("label", help="set and clear labels of an image")
+    label = add_label_verb(verbs, cmd_label, "NAME", "image")
     label.add_argument(
         "-r", "--replace-all", action="store_true", help="replace all labels with the given ones"
     )
-    add_label_arguments(label, "NAME", "image")
-    label.set_defaults(func=cmd_label)
 
 
 def image_json(image: Image) -> dict[str, object]:
@@ -198,19 +207,9 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 def cmd_rm(args: argparse.Namespace) -> int:
     namespace = write_namespace(args)
-    removed, missing = [], []
     with open_store(args) as store, store.write() as tx:
-        images = Images(tx, namespace)
-        for name in dict.fromkeys(args.names):
-            try:
-                images.delete(name)
-            except NotFound as exc:
-                missing.append(exc)
-            else:
-                removed.append(name)
-    emit("".join(f"{name}\n" for name in removed))
-    for exc in missing:
-        warn(str(exc))
+        deleted, skipped = delete_present(args.names, Images(tx, namespace).delete)
+    report_deleted(deleted, skipped)
     return 0
 
 

@@ -14,7 +14,7 @@ from ..errors import InvalidArgument
 from ..leases import LABEL_EXPIRE, Lease, Leases
 from .common import open_store, parse_labels
 from .formats import emit, go_json, label_list, local_rfc3339, rfc3339, sorted_map
-from .options import add_ls_arguments, write_namespace
+from .options import add_ls_verb, add_rm_verb, write_namespace
 from .tables import tabwrite
 
 FIELDS: filters.Fields[Lease] = filters.Fields(
@@ -83,9 +83,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    ls = verbs.add_parser(
-        "ls",
-        aliases=["list"],
+    add_ls_verb(
+        verbs,
+        cmd_ls,
+        FIELDS,
+        quiet="print only the lease ids",
         help="list leases",
         description=(
             "ID, CREATED AT (local time, as ctr) and LABELS. An expiring lease carries its\n"
@@ -93,8 +95,6 @@ def register(sub: argparse._SubParsersAction) -> None:
             "each lease holds."
         ),
     )
-    add_ls_arguments(ls, FIELDS, quiet="print only the lease ids")
-    ls.set_defaults(func=cmd_ls)
 
     create = verbs.add_parser(
         "create",
@@ -115,14 +115,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("labels", nargs="*", metavar="KEY=VALUE")
     create.set_defaults(func=cmd_create)
 
-    rm = verbs.add_parser(
-        "rm",
-        aliases=["remove", "delete", "del"],
-        help="remove leases",
-        description=RM_DESCRIPTION,
-    )
-    rm.add_argument("ids", nargs="+", metavar="ID")
-    rm.set_defaults(func=cmd_rm)
+    add_rm_verb(verbs, cmd_rm, "ids", "ID", help="remove leases", description=RM_DESCRIPTION)
 
 
 def cmd_ls(args: argparse.Namespace) -> int:

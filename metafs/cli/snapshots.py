@@ -15,8 +15,9 @@ from ..snapshots import Snapshot, Snapshots
 from .common import open_store, parse_labels
 from .formats import emit, emit_labels, go_json, rfc3339, sorted_map
 from .options import (
-    add_label_arguments,
-    add_ls_arguments,
+    add_label_verb,
+    add_ls_verb,
+    add_rm_verb,
     default_snapshotter,
     label_paths,
     write_namespace,
@@ -71,29 +72,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     _snapshotter_option(group, default_snapshotter())
     verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    ls = verbs.add_parser(
-        "ls",
-        aliases=["list"],
-        help="list snapshots",
-        description=LS_DESCRIPTION,
+    ls = add_ls_verb(
+        verbs, cmd_ls, FIELDS, quiet=None, help="list snapshots", description=LS_DESCRIPTION
     )
-    add_ls_arguments(ls, FIELDS, quiet=None)
-    ls.set_defaults(func=cmd_ls)
-
-    rm = verbs.add_parser(
-        "rm",
-        aliases=["remove", "delete", "del"],
+    rm = add_rm_verb(
+        verbs,
+        cmd_rm,
+        "keys",
+        "KEY",
         help="remove snapshots",
         description=RM_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    rm.add_argument("keys", nargs="+", metavar="KEY")
-    rm.set_defaults(func=cmd_rm)
-
-    label = verbs.add_parser("label", help="set and clear labels of a snapshot")
-    add_label_arguments(label, "KEY", "snapshot")
-    label.set_defaults(func=cmd_label)
-
+    label = add_label_verb(verbs, cmd_label, "KEY", "snapshot")
     for verb in (ls, rm, label):
         _snapshotter_option(verb, argparse.SUPPRESS)
 
