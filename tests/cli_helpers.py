@@ -70,6 +70,18 @@ def fails(store: Path, *args: str, status: int = 1, stdin: bytes | None = None) 
     return lines[0]
 
 
+def space_cells(text: str, headers: list[str]) -> list[list[str]]:
+    """Cells of a space-padded table (ctr's, or ours) whose every cell is tab-terminated, so
+    that it is one column block: cut at the header's column offsets."""
+    lines = text.split("\n")[:-1]
+    offsets, start = [], 0
+    for name in headers:
+        start = lines[0].index(name, start)
+        offsets.append(start)
+    bounds = list(zip(offsets, [*offsets[1:], None], strict=True))
+    return [[line[a:b].rstrip(" ") for a, b in bounds] for line in lines]
+
+
 Entry = tuple[tuple[bytes, ...], bytes | None]
 
 

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from cli_helpers import ok
+from cli_helpers import ok, space_cells
 from containerd_fixture import EXPECTED, META_DB
 
 from metafs import Store
@@ -82,16 +82,6 @@ def store(tmp_path_factory) -> Path:
     with Store.open(path) as opened:
         import_bolt(opened, META_DB)
     return path
-
-
-def space_cells(text: str, headers: list[str]) -> list[list[str]]:
-    lines = text.split("\n")[:-1]
-    offsets, start = [], 0
-    for name in headers:
-        start = lines[0].index(name, start)
-        offsets.append(start)
-    bounds = list(zip(offsets, [*offsets[1:], None], strict=True))
-    return [[line[a:b].rstrip(" ") for a, b in bounds] for line in lines]
 
 
 def tab_cells(text: str) -> list[list[str]]:
