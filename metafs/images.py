@@ -112,10 +112,11 @@ class Images:
         images = self._images()
         return bool(name) and images is not None and images.bucket(B.enc(name)) is not None
 
-    def names(self) -> Iterator[str]:
+    def names(self, start: str | None = None) -> Iterator[str]:
+        """Image names in bolt's order, from `start` (inclusive) on."""
         images = self._images()
         if images is not None:
-            for key, value in images.items():
+            for key, value in images.items(B.enc(start) if start else None):
                 if value is None:
                     yield B.dec(key)
 
@@ -243,10 +244,10 @@ class Images:
             raise NotFound(describe("image draft", name, self.namespace))
         return _read(name, bucket)
 
-    def draft_names(self) -> Iterator[str]:
+    def draft_names(self, start: str | None = None) -> Iterator[str]:
         drafts = self._drafts()
         if drafts is not None:
-            for key, value in drafts.items():
+            for key, value in drafts.items(B.enc(start) if start else None):
                 if value is None:
                     yield B.dec(key)
 

@@ -9,9 +9,20 @@ import argparse
 import sys
 
 from ..errors import MetafsError
-from . import boltdb, common, containers, content, gc, images, leases, namespaces, snapshots
+from . import (
+    boltdb,
+    common,
+    containers,
+    content,
+    gc,
+    images,
+    leases,
+    mount,
+    namespaces,
+    snapshots,
+)
 
-GROUPS = (images, containers, namespaces, leases, snapshots, content, gc, boltdb)
+GROUPS = (images, containers, namespaces, leases, snapshots, content, gc, boltdb, mount)
 
 
 def parser() -> argparse.ArgumentParser:
