@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import buckets as B
-from . import validation
+from . import gc, validation
 from .codec import decode_time, now_ns, put_varint, read_varint
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
 from .store import Bucket, Txn
@@ -145,8 +145,11 @@ class Content:
         return self.update(Blob(digest, labels={key: value}), f"labels.{key}")
 
     def delete(self, digest: str) -> None:
+        """Delete a blob record; what only it referenced (through its gc.ref labels) is
+        collected when the transaction commits, as containerd's collector does after a delete."""
         self._bucket(digest)
         self._blobs().delete_bucket(B.enc(digest))
+        gc.schedule(self.tx, self.namespace)
 
     # -- ingests (read-only) --
 

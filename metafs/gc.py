@@ -29,9 +29,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from . import buckets as B
+from . import snapshots as snapshot_records
 from .codec import decode_time, format_time, now_ns, parse_time
 from .errors import InvalidArgument, MetafsError, NotFound, describe
-from .snapshots import remove_record
 from .store import Bucket, Txn
 
 LEASE = "lease"
@@ -251,7 +251,7 @@ def _remove(tx: Txn, namespace: str, node: Node) -> None:
     if bucket is None:
         return
     if node[0] == SNAPSHOT:
-        remove_record(bucket, key)
+        snapshot_records.remove_record(bucket, key)
     elif bucket.bucket(key) is not None:
         bucket.delete_bucket(key)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import buckets as B
-from . import validation
+from . import gc, validation
 from .codec import now_ns, put_varint, read_varint
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from .store import Bucket, Txn
@@ -179,7 +179,9 @@ class Snapshots:
         return self.update(Snapshot(snapshotter, key, labels={label: value}), f"labels.{label}")
 
     def remove(self, snapshotter: str, key: str) -> None:
-        """Remove a snapshot record that has no children, unlinking it from its parent."""
+        """Remove a snapshot record that has no children, unlinking it from its parent; what
+        only it kept (its parent, say) is collected when the transaction commits, as
+        containerd's collector does after a removal."""
         bucket = self._bucket(snapshotter, key)
         children = bucket.bucket(B.CHILDREN)
         if children is not None and not children.is_empty():
@@ -190,6 +192,7 @@ class Snapshots:
         if parent and self._snapshotter(snapshotter).bucket(parent) is None:
             raise NotFound(f"parent {self._describe(snapshotter, B.dec(parent))}")
         remove_record(self._snapshotter(snapshotter), B.enc(key))
+        gc.schedule(self.tx, self.namespace)
 
     def _next_sequence(self, snapshotter: str, bucket: Bucket) -> int:
         """bolt's NextSequence of the snapshotter bucket, kept under metafs/sequences; the

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import metafs
 from gc_world import CHAIN, CONFIG, MANIFEST, build_meta_small, container, dg
 
 from metafs import Content, Leases, Snapshots, Store
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def metafs(store: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    env.pop("METAFS_NAMESPACE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "metafs", "--store", str(store), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
 
 
 @pytest.fixture

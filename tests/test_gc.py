@@ -312,6 +312,25 @@ def test_a_released_resource_goes_with_the_next_collection(store):
         assert Leases(tx, NS).get("l").resources == []
 
 
+def test_removing_a_snapshot_or_blob_collects_what_only_it_kept(store):
+    with store.write() as tx:
+        layers(tx, NS, "base", "top")
+        Snapshots(tx, NS).create("overlayfs", "pinned", labels={"containerd.io/gc.root": "x"})
+        m, c, layer = manifest(tx, NS, "a")
+        other = manifest(tx, NS, "b")
+        Leases(tx, NS).create("l")
+        for key in ("top", "pinned"):
+            Leases(tx, NS).add_resource("l", LeaseResource.snapshot("overlayfs", key))
+        for digest in (m, other[0]):
+            Leases(tx, NS).add_resource("l", LeaseResource.content(digest))
+    with store.write() as tx:
+        Snapshots(tx, NS).remove("overlayfs", "top")
+    assert snapshot_keys(store) == {"pinned"}
+    with store.write() as tx:
+        Content(tx, NS).delete(m)
+    assert digests(store) == set(other)
+
+
 def test_an_expired_lease_releases_what_it_held_and_is_removed(store):
     past, future = now_ns() - HOUR, now_ns() + HOUR
     with store.write() as tx:

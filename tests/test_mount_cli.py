@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_helpers import FIXTURES, ok
+from cli_helpers import ok
+from containerd_fixture import META_DB
 from mount_helpers import texts
 
 from metafs import Store
@@ -22,7 +23,7 @@ NAMESPACES = ("default", "team-b", "labeled-ns")
 def store_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("fixture") / "store"
     with Store.open(path) as store:
-        import_bolt(store, FIXTURES / "meta-small.db")
+        import_bolt(store, META_DB)
     return path
 
 

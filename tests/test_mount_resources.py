@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_helpers import FIXTURES, ok
+from cli_helpers import ok
+from containerd_fixture import META_DB
 from gc_world import CHAIN, CONFIG, DEFAULT_IMAGES, LAYER, MANIFEST, diff, dump, tops
 from mount_helpers import eventually, listing, texts, why_chains
 
@@ -23,7 +24,7 @@ WHY = object()  # the expected text of a `why` file: gc.explain's, compared on i
 
 
 def imported(store: Store) -> None:
-    import_bolt(store, FIXTURES / "meta-small.db")
+    import_bolt(store, META_DB)
 
 
 @pytest.fixture(scope="module")
