@@ -2,6 +2,7 @@
 
 from .codec import AnyValue
 from .containers import Container, Containers, Runtime
+from .content import Blob, Content, Ingest
 from .errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -11,24 +12,34 @@ from .errors import (
     StoreFull,
 )
 from .images import Descriptor, Image, Images
+from .leases import Lease, LeaseResource, Leases
 from .namespaces import Namespaces
+from .snapshots import Snapshot, Snapshots
 from .store import Bucket, Store, Txn
 
 __all__ = [
     "AlreadyExists",
     "AnyValue",
+    "Blob",
     "Bucket",
     "Container",
     "Containers",
+    "Content",
     "Descriptor",
     "FailedPrecondition",
     "Image",
     "Images",
+    "Ingest",
     "InvalidArgument",
+    "Lease",
+    "LeaseResource",
+    "Leases",
     "MetafsError",
     "Namespaces",
     "NotFound",
     "Runtime",
+    "Snapshot",
+    "Snapshots",
     "Store",
     "StoreFull",
     "Txn",

@@ -14,6 +14,9 @@ v1/                                   schema; `version` = varint 3 beside the na
                           ingests/<ref>
 metafs/drafts/<namespace>/<image name>/   images made from a shell before their target is
                                           complete (same shape as an image); never under v1
+metafs/sequences/<namespace>/<snapshotter> = varint   bolt's NextSequence of that snapshotter
+                                          bucket (it numbers snapshot backend names); LMDB has
+                                          no bucket sequences
 ```
 
 Also the helpers every object kind shares (containerd's boltutil): labels, timestamps.
@@ -66,6 +69,7 @@ CHILDREN = b"children"
 
 METAFS = b"metafs"
 DRAFTS = b"drafts"
+SEQUENCES = b"sequences"
 
 
 def enc(text: str) -> bytes:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from . import buckets as B
-from . import validation
+from . import gc, validation
 from .codec import SPEC_TYPE_URL, AnyValue, now_ns
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
 from .store import Bucket, Txn
@@ -99,10 +99,11 @@ class Containers:
         containers = self._containers()
         return bool(cid) and containers is not None and containers.bucket(B.enc(cid)) is not None
 
-    def ids(self) -> Iterator[str]:
+    def ids(self, start: str | None = None) -> Iterator[str]:
+        """Container ids in bolt's order, from `start` (inclusive) on."""
         containers = self._containers()
         if containers is not None:
-            for key, value in containers.items():
+            for key, value in containers.items(B.enc(start) if start else None):
                 if value is None:
                     yield B.dec(key)
 
@@ -127,9 +128,10 @@ class Containers:
 
     def update(self, container: Container, *fieldpaths: str) -> Container:
         """Update the named fields (`labels`, `labels.<key>`, `extensions`,
-        `extensions.<name>`, `spec`, `image`, `snapshotkey`), or with no field paths all of
-        these; runtime (name and options) and snapshotter are immutable, and as in containerd a
-        full update must repeat the runtime name and snapshotter unchanged."""
+        `extensions.<name>`, `spec`, `image`, `snapshotkey`; `snapshotter` and `runtime` only
+        while they are empty), or with no field paths all of these; runtime (name and options)
+        and snapshotter are immutable once set, and as in containerd a full update must repeat
+        the runtime name and snapshotter unchanged."""
         if not container.id:
             raise InvalidArgument(f"{self._describe('')}: must specify a container id")
         bucket = self._bucket(container.id)
@@ -165,6 +167,10 @@ class Containers:
                 updated.image = container.image
             elif path == "snapshotkey":
                 updated.snapshot_key = container.snapshot_key
+            elif path == "snapshotter" and not current.snapshotter:
+                updated.snapshotter = container.snapshotter
+            elif path == "runtime" and not current.runtime.name:
+                updated.runtime = container.runtime
             else:
                 raise InvalidArgument(
                     f'cannot update "{path}" field on {self._describe(container.id)}'
@@ -182,10 +188,13 @@ class Containers:
         return self.update(Container(cid, labels={key: value}), f"labels.{key}")
 
     def delete(self, cid: str) -> None:
+        """Delete the container; what only it kept (its snapshot, the parents no one else
+        uses, ...) is collected when the transaction commits."""
         containers = self._containers()
         if containers is None or not cid or containers.bucket(B.enc(cid)) is None:
             raise NotFound(self._describe(cid))
         containers.delete_bucket(B.enc(cid))
+        gc.schedule(self.tx, self.namespace)
 
 
 def _read(cid: str, bucket: Bucket) -> Container:

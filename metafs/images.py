@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from . import buckets as B
-from . import validation
+from . import gc, validation
 from .codec import now_ns, put_varint, read_varint
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
 from .store import Bucket, Txn
@@ -112,10 +112,11 @@ class Images:
         images = self._images()
         return bool(name) and images is not None and images.bucket(B.enc(name)) is not None
 
-    def names(self) -> Iterator[str]:
+    def names(self, start: str | None = None) -> Iterator[str]:
+        """Image names in bolt's order, from `start` (inclusive) on."""
         images = self._images()
         if images is not None:
-            for key, value in images.items():
+            for key, value in images.items(B.enc(start) if start else None):
                 if value is None:
                     yield B.dec(key)
 
@@ -204,10 +205,12 @@ class Images:
         return self.update(Image(name, labels=labels), "labels")
 
     def delete(self, name: str) -> None:
+        """Delete the image; what only it kept is collected when the transaction commits."""
         images = self._images()
         if images is None or images.bucket(B.enc(name)) is None:
             raise NotFound(self._describe(name))
         images.delete_bucket(B.enc(name))
+        gc.schedule(self.tx, self.namespace)
 
     def rename(self, old: str, new: str) -> Image:
         """Move an image (or draft) to a new name in one step; created time is kept."""
@@ -241,10 +244,10 @@ class Images:
             raise NotFound(describe("image draft", name, self.namespace))
         return _read(name, bucket)
 
-    def draft_names(self) -> Iterator[str]:
+    def draft_names(self, start: str | None = None) -> Iterator[str]:
         drafts = self._drafts()
         if drafts is not None:
-            for key, value in drafts.items():
+            for key, value in drafts.items(B.enc(start) if start else None):
                 if value is None:
                     yield B.dec(key)
 

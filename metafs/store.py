@@ -18,14 +18,22 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import lmdb
 
 from . import layout
-from .errors import AlreadyExists, Conflict, InvalidArgument, NotFound, StoreFull
+from .errors import (
+    AlreadyExists,
+    Conflict,
+    CorruptStore,
+    InvalidArgument,
+    MetafsError,
+    NotFound,
+    StoreFull,
+)
 
 DEFAULT_MAP_SIZE = 64 << 20
 DEFAULT_MAX_MAP_SIZE = 1 << 40
@@ -48,7 +56,10 @@ class Store:
         self.readonly = readonly
         self.max_map_size = max_map_size
         if not readonly:
-            self.path.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InvalidArgument(f'store "{self.path}": {exc.strerror}') from exc
         elif not (self.path / "data.mdb").exists():
             raise NotFound(f'store "{self.path}"')
         try:
@@ -62,6 +73,10 @@ class Store:
             )
         except lmdb.DiskError as exc:
             raise StoreFull(f'store "{self.path}"') from exc
+        except lmdb.InvalidError as exc:
+            raise CorruptStore(f'store "{self.path}" is not an LMDB environment') from exc
+        except lmdb.Error as exc:
+            raise MetafsError(f'store "{self.path}": {exc}') from exc
         self.env.reader_check()
         self._thread_lock = threading.Lock()
         self._writer: int | None = None  # the thread inside a write transaction
@@ -118,6 +133,7 @@ class Store:
             tx = Txn(self, self._begin(write=True), write=True)
             try:
                 yield tx
+                tx._run_before_commit()
             except BaseException:
                 tx._txn.abort()
                 raise
@@ -157,6 +173,7 @@ class Txn:
         self.writable = write
         self._log: list[tuple[bytes, bytes | None]] = []
         self._base = txn.id()
+        self._before_commit: dict[Hashable, Callable[[], object]] = {}
 
     def root(self) -> Bucket:
         return Bucket(self, ())
@@ -173,6 +190,19 @@ class Txn:
         for name in path:
             bucket = bucket.create_bucket_if_not_exists(name)
         return bucket
+
+    def before_commit(self, key: Hashable, action: Callable[[], object]) -> None:
+        """Run `action` inside this write transaction just before it commits, once per `key`
+        however often it is asked for (the garbage collector runs this way, after every
+        delete of the transaction, on its final state). An exception aborts the transaction."""
+        if not self.writable:
+            raise InvalidArgument("before_commit in a read-only transaction")
+        self._before_commit.setdefault(key, action)
+
+    def _run_before_commit(self) -> None:
+        while self._before_commit:
+            key = next(iter(self._before_commit))
+            self._before_commit.pop(key)()
 
     # -- raw access by full key; every mutation is logged for replay after a map resize --
 
@@ -282,6 +312,16 @@ class Bucket:
         if self.tx._get(self._sub(name)) is None:
             return None
         return Bucket(self.tx, (*self.path, name))
+
+    def child(self, name: bytes) -> Bucket:
+        """The nested bucket `name` whether or not it exists (reading a missing bucket finds
+        nothing): no lookup, and its key prefix is extended rather than re-encoded, for
+        walks that read many buckets (the garbage collector)."""
+        child = Bucket.__new__(Bucket)
+        child.tx = self.tx
+        child.path = (*self.path, name)
+        child._prefix = self._sub(name)
+        return child
 
     def create_bucket(self, name: bytes) -> Bucket:
         if not name:

@@ -88,7 +88,10 @@ def test_fixture_tree() -> None:
         assert [k for k, _ in root.items()] == [b"v1"]
         v1 = walk_to(root, b"v1")
         assert list(v1.items()) == [
-            (b"default", None), (b"labeled-ns", None), (b"team-b", None), (b"version", b"\x06")
+            (b"default", None),
+            (b"labeled-ns", None),
+            (b"team-b", None),
+            (b"version", b"\x06"),
         ]
         assert v1.get(b"version") == b"\x06"
         assert v1.bucket(b"version") is None  # a plain key is not a bucket
@@ -306,8 +309,9 @@ def _damage_and_read(base: bytes, path: Path, flips: list[tuple[int, int]]) -> N
         max_size=6,
     )
 )
-def test_random_damage_to_the_fixture(tmp_path_factory: pytest.TempPathFactory,
-                                      flips: list[tuple[int, int]]) -> None:
+def test_random_damage_to_the_fixture(
+    tmp_path_factory: pytest.TempPathFactory, flips: list[tuple[int, int]]
+) -> None:
     """Whatever bytes change, reading gives the data or BoltFormatError, nothing else."""
     path = tmp_path_factory.getbasetemp() / "flipped-fixture.db"
     _damage_and_read(DB.read_bytes(), path, flips)
@@ -424,8 +428,9 @@ def test_inline_bucket_damage(tmp_path: Path) -> None:
 @given(
     flips=st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 255)), min_size=1, max_size=6)
 )
-def test_random_damage_to_a_branchy_file(tmp_path_factory: pytest.TempPathFactory,
-                                         flips: list[tuple[int, int]]) -> None:
+def test_random_damage_to_a_branchy_file(
+    tmp_path_factory: pytest.TempPathFactory, flips: list[tuple[int, int]]
+) -> None:
     base, pages = boltwriter.build(BIG_TREE, BIG_LAYOUT)
     used = [p for p in pages.branch + pages.leaf]
     placed = []
@@ -453,9 +458,14 @@ trees = st.recursive(
     page_size=st.sampled_from([1024, 4096]),
     inline=st.booleans(),
 )
-def test_any_tree_reads_back(tmp_path_factory: pytest.TempPathFactory, tree: Tree,
-                             leaf_max: int, branch_max: int, page_size: int,
-                             inline: bool) -> None:
+def test_any_tree_reads_back(
+    tmp_path_factory: pytest.TempPathFactory,
+    tree: Tree,
+    leaf_max: int,
+    branch_max: int,
+    page_size: int,
+    inline: bool,
+) -> None:
     path = tmp_path_factory.getbasetemp() / "any.db"
     boltwriter.write(path, tree, Layout(page_size, leaf_max, branch_max, inline))
     with BoltFile(path) as db:

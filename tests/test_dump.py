@@ -90,7 +90,8 @@ def test_fixture_json() -> None:
     web = v1["default"]["containers"]["web-1"]
     assert web["labels"]["unicode"] == {"value": "héllo ✓"}
     assert web["createdat"]["decoded"] == {
-        "time": "2026-11-28T03:00:34.485105845Z", "unixnano": 1795834834485105845
+        "time": "2026-11-28T03:00:34.485105845Z",
+        "unixnano": 1795834834485105845,
     }
     spec = web["spec"]["decoded"]["any"]
     assert spec["type_url"] == "types.containerd.io/opencontainers/runtime-spec/1/Spec"

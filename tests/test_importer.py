@@ -80,7 +80,10 @@ def test_import_replaces_what_it_imports(store: Store) -> None:
         tx.create_buckets(b"metafs", b"drafts").put(b"keep", b"me")  # not in the file: kept
     import_bolt(store, DB)
     assert dump(store).splitlines() == [
-        '["metafs"]', '  ["drafts"]', '    "keep" = "me"', *EXPECTED.read_text().splitlines()
+        '["metafs"]',
+        '  ["drafts"]',
+        '    "keep" = "me"',
+        *EXPECTED.read_text().splitlines(),
     ]
 
 
@@ -204,9 +207,7 @@ USED = _used_offsets()
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    flips=st.lists(
-        st.tuples(st.sampled_from(USED), st.integers(0, 255)), min_size=1, max_size=4
-    )
+    flips=st.lists(st.tuples(st.sampled_from(USED), st.integers(0, 255)), min_size=1, max_size=4)
 )
 def test_random_damage_imports_whole_or_not_at_all(flips: list[tuple[int, int]]) -> None:
     data = bytearray(DB.read_bytes())

@@ -9,15 +9,17 @@ import argparse
 import sys
 
 from ..errors import MetafsError
-from . import common, namespaces
+from . import boltdb, common, containers, gc, images, mount, namespaces, resources
 
-GROUPS = (namespaces,)
+GROUPS = (images, containers, namespaces, resources, gc, boltdb, mount)
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = common.Parser(
         prog="metafs",
         description="containerd's container metadata on LMDB: a FUSE view and a ctr-like CLI.",
+        epilog="Exit status: 0 done; 1 refused or failed, with one 'metafs: ...' line on "
+        "stderr (a refused change leaves the store as it was); 2 bad usage.",
     )
     common.add_global_options(top)
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)

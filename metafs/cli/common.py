@@ -5,8 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import NoReturn
 
 from ..store import Store
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line on stderr (`metafs: ...`), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        where = self.prog.removeprefix("metafs").strip()
+        prefix = f"metafs: {where}: " if where else "metafs: "
+        self.exit(2, f"{prefix}{message} (see '{self.prog} --help')\n")
 
 
 def default_store_path() -> Path:

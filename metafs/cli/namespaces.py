@@ -1,4 +1,4 @@
-"""`metafs namespaces ls|create|rm|label`, as ctr prints them."""
+"""`metafs namespaces ls|create|rm|label`, as ctr's `namespaces` verbs behave and print."""
 
 from __future__ import annotations
 
@@ -6,68 +6,99 @@ import argparse
 
 from ..namespaces import Namespaces
 from .common import open_store, parse_labels
+from .formats import emit, go_json, sorted_labels, sorted_map
+from .options import add_ls_arguments
+from .tables import tabwrite
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    group = sub.add_parser("namespaces", aliases=["namespace", "ns"], help="manage namespaces")
+    group = sub.add_parser(
+        "namespaces",
+        aliases=["namespace", "ns"],
+        help="list and change namespaces",
+        description="Namespaces: the top-level buckets that hold everything else (-n is ignored).",
+    )
     verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    ls = verbs.add_parser("ls", aliases=["list"], help="list namespaces")
-    ls.add_argument("-q", "--quiet", action="store_true", help="print only the names")
+    ls = verbs.add_parser(
+        "ls", aliases=["list"], help="list namespaces", description="NAME and LABELS, as ctr."
+    )
+    add_ls_arguments(ls, None, quiet="print only the names")
     ls.set_defaults(func=cmd_ls)
 
-    create = verbs.add_parser("create", aliases=["c"], help="create a namespace")
-    create.add_argument("name")
-    create.add_argument("labels", nargs="*", metavar="LABEL", help="key=value")
+    create = verbs.add_parser(
+        "create",
+        aliases=["c"],
+        help="create a namespace",
+        description=(
+            "Create namespace NAME (letters and digits separated by single '.', '_' or '-', "
+            "at most 76 characters) with labels KEY=VALUE (KEY alone means KEY=true)."
+        ),
+    )
+    create.add_argument("name", metavar="NAME")
+    create.add_argument("labels", nargs="*", metavar="KEY=VALUE")
     create.set_defaults(func=cmd_create)
 
-    rm = verbs.add_parser("rm", aliases=["remove"], help="remove empty namespaces")
+    rm = verbs.add_parser(
+        "rm",
+        aliases=["remove", "delete", "del"],
+        help="remove empty namespaces",
+        description=(
+            "Remove namespaces and print each name. A namespace that still has images, "
+            "blobs, containers or snapshots is refused. All or nothing."
+        ),
+    )
     rm.add_argument("names", nargs="+", metavar="NAME")
     rm.set_defaults(func=cmd_rm)
 
-    label = verbs.add_parser("label", help="set and clear labels of a namespace")
-    label.add_argument("name")
-    label.add_argument("labels", nargs="*", metavar="LABEL", help="key=value; key= removes")
+    label = verbs.add_parser(
+        "label",
+        help="set and clear labels of a namespace",
+        description="KEY=VALUE sets, KEY alone means KEY=true, KEY= removes. Prints nothing.",
+    )
+    label.add_argument("name", metavar="NAME")
+    label.add_argument("labels", nargs="*", metavar="KEY=VALUE")
     label.set_defaults(func=cmd_label)
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    with open_store(args) as store, store.read() as tx:
-        ns = Namespaces(tx)
-        rows = [(name, ns.labels(name)) for name in ns.list()]
-    if args.quiet:
-        for name, _ in rows:
-            print(name)
-        return 0
-    table = [("NAME", "LABELS")]
-    table += [
-        (name, ",".join(f"{k}={v}" for k, v in sorted(labels.items()))) for name, labels in rows
-    ]
-    width = max(len(r[0]) for r in table)
-    for name, labels in table:
-        print(f"{name:<{width}} {labels} ")
+    with open_store(args, readonly=True) as store, store.read() as tx:
+        namespaces = Namespaces(tx)
+        rows = [(name, namespaces.labels(name)) for name in namespaces.list()]
+    if args.format == "json":
+        emit(go_json([{"Name": name, "Labels": sorted_map(labels)} for name, labels in rows]))
+    elif args.quiet:
+        emit("".join(f"{name}\n" for name, _ in rows))
+    else:
+        text = "NAME\tLABELS\t\n" + "".join(
+            f"{name}\t{','.join(sorted_labels(labels))}\t\n" for name, labels in rows
+        )
+        emit(tabwrite(text, minwidth=1, tabwidth=8, padding=1))
     return 0
 
 
 def cmd_create(args: argparse.Namespace) -> int:
+    labels = parse_labels(args.labels)
     with open_store(args) as store, store.write() as tx:
-        Namespaces(tx).create(args.name, parse_labels(args.labels))
+        Namespaces(tx).create(args.name, labels)
     return 0
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    status = 0
-    with open_store(args) as store:
-        for name in args.names:
-            with store.write() as tx:
-                Namespaces(tx).delete(name)
-            print(name)
-    return status
+    names = list(dict.fromkeys(args.names))
+    with open_store(args) as store, store.write() as tx:
+        namespaces = Namespaces(tx)
+        for name in names:
+            namespaces.delete(name)
+    emit("".join(f"{name}\n" for name in names))
+    return 0
 
 
 def cmd_label(args: argparse.Namespace) -> int:
+    labels = parse_labels(args.labels)
     with open_store(args) as store, store.write() as tx:
-        ns = Namespaces(tx)
-        for key, value in parse_labels(args.labels).items():
-            ns.set_label(args.name, key, value)
+        namespaces = Namespaces(tx)
+        namespaces.labels(args.name)  # a missing namespace is an error even without labels
+        for key, value in labels.items():
+            namespaces.set_label(args.name, key, value)
     return 0

@@ -1,0 +1,85 @@
+"""`metafs gc [--dry-run] [--all-namespaces]` and `metafs gc explain KIND ID...`."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import gc
+from ..namespaces import Namespaces
+from .common import open_store
+
+DESCRIPTION = """\
+Remove every snapshot, content record, ingest and lease of the namespace that nothing keeps,
+with containerd's rules: images keep their target digest, containers their snapshot, unexpired
+leases what they hold, and the labels containerd.io/gc.root and containerd.io/gc.ref.* keep
+what they name; a snapshot keeps its parent. Deleting an image or a container already does this
+in the same transaction; run it after changes that only drop references (a new image target, a
+removed label, an expired lease).
+
+Prints one line per resource removed (or, with --dry-run, that would be): NAMESPACE KIND ID,
+where KIND is lease, snapshot, ingest or content and ID is the lease id, SNAPSHOTTER/KEY, the
+ingest ref or the digest (the rest of the line: it may hold spaces). Leases come first, then
+snapshots, ingests and content, each in key order."""
+
+USAGE = """\
+metafs [-n NS] gc [-h] [--dry-run] [--all-namespaces]
+       metafs [-n NS] gc explain {snapshot SNAPSHOTTER KEY|content DIGEST|ingest REF|lease ID}"""
+
+EXPLAIN = """\
+Why is this resource not collected? Prints the chain of references from a root (an image, a
+container, a lease, a gc.root label, an unexpired ingest) to it, or says that nothing
+references it and the next collection removes it."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    group = sub.add_parser(
+        "gc",
+        help="collect unreferenced snapshots, content, ingests and leases",
+        description=DESCRIPTION,
+        usage=USAGE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    group.add_argument(
+        "--dry-run", action="store_true", help="print what would be removed; remove nothing"
+    )
+    group.add_argument(
+        "--all-namespaces", action="store_true", help="collect every namespace, not just -n"
+    )
+    group.set_defaults(func=cmd_gc)
+    verbs = group.add_subparsers(dest="verb", metavar="explain")
+    explain = verbs.add_parser(
+        "explain", help="why a resource is not collected", description=EXPLAIN
+    )
+    kinds = explain.add_subparsers(dest="kind", metavar="KIND", required=True)
+    snapshot = kinds.add_parser("snapshot", help="a snapshot record")
+    snapshot.add_argument("snapshotter")
+    snapshot.add_argument("key")
+    kinds.add_parser("content", help="a content record").add_argument("digest")
+    kinds.add_parser("ingest", help="an ingest").add_argument("ref")
+    kinds.add_parser("lease", help="a lease").add_argument("id")
+    explain.set_defaults(func=cmd_explain)
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    with open_store(args, readonly=args.dry_run) as store:
+        transaction = store.read if args.dry_run else store.write
+        with transaction() as tx:
+            names = list(Namespaces(tx).list()) if args.all_namespaces else [args.namespace]
+            removed = [(ns, gc.collect(tx, ns, dry_run=args.dry_run)) for ns in names]
+    for ns, resources in removed:
+        for resource in resources:
+            print(f"{ns} {resource.kind} {resource.id}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    ident = {
+        "snapshot": lambda: f"{args.snapshotter}/{args.key}",
+        "content": lambda: args.digest,
+        "ingest": lambda: args.ref,
+        "lease": lambda: args.id,
+    }[args.kind]()
+    with open_store(args, readonly=True) as store, store.read() as tx:
+        explanation = gc.explain(tx, args.namespace, args.kind, ident)
+    print(explanation.text(), end="")
+    return 0

@@ -1,0 +1,173 @@
+"""Content records: `v1/<ns>/content/blob/<digest>` and the ingests beside them
+(containerd's metadata/content.go).
+
+A blob record holds the size (a Go varint), labels and times; the bytes themselves live in
+containerd's content store, not in meta.db. Ingests (`content/ingests/<ref>`: the backend ref,
+an optional expiry and expected digest) are uploads in progress; metafs reads them, and the
+garbage collector honours and removes them, but nothing here writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from . import buckets as B
+from . import validation
+from .codec import decode_time, now_ns, put_varint, read_varint
+from .errors import AlreadyExists, InvalidArgument, NotFound, describe
+from .store import Bucket, Txn
+
+
+@dataclass
+class Blob:
+    digest: str
+    size: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    created_at: int = 0  # Unix nanoseconds
+    updated_at: int = 0
+
+
+@dataclass
+class Ingest:
+    ref: str
+    backend_ref: str = ""  # the content store's name for the upload, "<namespace>/<n>/<ref>"
+    expected: str = ""  # the digest the upload is expected to have, if known
+    expires_at: int | None = None  # Unix nanoseconds
+
+
+def is_digest(text: str) -> bool:
+    try:
+        validation.digest(text)
+    except InvalidArgument:
+        return False
+    return True
+
+
+class Content:
+    """The content records of one namespace, inside a transaction."""
+
+    def __init__(self, tx: Txn, namespace: str) -> None:
+        self.tx = tx
+        self.namespace = namespace
+
+    def _describe(self, digest: str) -> str:
+        return describe("content", digest, self.namespace)
+
+    def _blobs(self) -> Bucket | None:
+        return self.tx.bucket(B.V1, B.enc(self.namespace), B.CONTENT, B.BLOB)
+
+    def _bucket(self, digest: str) -> Bucket:
+        blobs = self._blobs()
+        bucket = blobs.bucket(B.enc(digest)) if blobs and digest else None
+        if bucket is None:
+            raise NotFound(self._describe(digest))
+        return bucket
+
+    # -- blobs --
+
+    def get(self, digest: str) -> Blob:
+        return _read(digest, self._bucket(digest))
+
+    def exists(self, digest: str) -> bool:
+        blobs = self._blobs()
+        return bool(digest) and blobs is not None and blobs.bucket(B.enc(digest)) is not None
+
+    def list(self) -> Iterator[Blob]:
+        """Every blob record in bolt order; like containerd's Walk, a key that is not a digest
+        is skipped."""
+        blobs = self._blobs()
+        if blobs is None:
+            return
+        for key, value in blobs.items():
+            if value is None and is_digest(B.dec(key)):
+                yield _read(B.dec(key), blobs.bucket(key))
+
+    def create(self, digest: str, size: int, labels: dict[str, str] | None = None) -> Blob:
+        """Record a committed blob (what containerd writes when an ingest commits). Nothing
+        references a new blob: reference it or hold it with a lease in the same transaction,
+        or the next collection removes it, as in containerd."""
+        labels = dict(labels or {})
+        with validation.naming(self._describe(digest)):
+            validation.digest(digest)
+            if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size < 1 << 63:
+                raise InvalidArgument(f"size must be an integer from 0 to 2^63-1, not {size!r}")
+            validation.labels(labels)
+        ns = B.create_namespace(self.tx, self.namespace)
+        blobs = ns.create_bucket_if_not_exists(B.CONTENT).create_bucket_if_not_exists(B.BLOB)
+        if blobs.bucket(B.enc(digest)) is not None:
+            raise AlreadyExists(self._describe(digest))
+        bucket = blobs.create_bucket(B.enc(digest))
+        now = now_ns()
+        B.write_times(bucket, now, now)
+        B.write_labels(bucket, labels)
+        bucket.put(B.SIZE, put_varint(size))
+        return _read(digest, bucket)
+
+    def update(self, blob: Blob, *fieldpaths: str) -> Blob:
+        """Update the labels (`labels`, `labels.<key>`; no field paths: all labels), the only
+        mutable part of a content record."""
+        bucket = self._bucket(blob.digest)
+        current = _read(blob.digest, bucket)
+        labels = dict(current.labels)
+        for path in fieldpaths:
+            if path.startswith("labels."):
+                key = path[len("labels.") :]
+                labels[key] = blob.labels.get(key, "")
+            elif path == "labels":
+                labels = dict(blob.labels)
+            else:
+                raise InvalidArgument(
+                    f'cannot update "{path}" field on {self._describe(blob.digest)}'
+                )
+        if not fieldpaths:
+            labels = dict(blob.labels)
+        with validation.naming(self._describe(blob.digest)):
+            validation.labels({k: v for k, v in labels.items() if v})
+        B.write_times(bucket, current.created_at, now_ns())
+        B.write_labels(bucket, labels)
+        bucket.put(B.SIZE, put_varint(current.size))
+        return _read(blob.digest, bucket)
+
+    def set_label(self, digest: str, key: str, value: str) -> Blob:
+        """Set one label; an empty value removes it."""
+        if not key:
+            raise InvalidArgument(f"{self._describe(digest)}: label key must not be empty")
+        return self.update(Blob(digest, labels={key: value}), f"labels.{key}")
+
+    def delete(self, digest: str) -> None:
+        self._bucket(digest)
+        self._blobs().delete_bucket(B.enc(digest))
+
+    # -- ingests (read-only) --
+
+    def ingests(self) -> Iterator[Ingest]:
+        ingests = self.tx.bucket(B.V1, B.enc(self.namespace), B.CONTENT, B.INGESTS)
+        if ingests is None:
+            return
+        for key, value in ingests.items():
+            if value is None:
+                yield _read_ingest(B.dec(key), ingests.bucket(key))
+
+    def ingest(self, ref: str) -> Ingest:
+        ingests = self.tx.bucket(B.V1, B.enc(self.namespace), B.CONTENT, B.INGESTS)
+        bucket = ingests.bucket(B.enc(ref)) if ingests and ref else None
+        if bucket is None:
+            raise NotFound(describe("ingest", ref, self.namespace))
+        return _read_ingest(ref, bucket)
+
+
+def _read(digest: str, bucket: Bucket) -> Blob:
+    created, updated = B.read_times(bucket)
+    size = bucket.get(B.SIZE)
+    return Blob(digest, read_varint(size) if size else 0, B.read_labels(bucket), created, updated)
+
+
+def _read_ingest(ref: str, bucket: Bucket) -> Ingest:
+    expires = bucket.get(B.EXPIREAT)
+    return Ingest(
+        ref,
+        B.dec(bucket.get(B.REF) or b""),
+        B.dec(bucket.get(B.EXPECTED) or b""),
+        decode_time(expires) if expires else None,
+    )

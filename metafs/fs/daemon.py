@@ -1,0 +1,168 @@
+"""Mounting: run the filesystem in this process or in a background daemon.
+
+The parent of a background mount returns only once the mount is ready (or has failed, with
+the reason). The store is opened in the process that serves, after the fork: an LMDB
+environment must never cross a fork(). SIGINT, SIGTERM and SIGHUP unmount cleanly, and so does
+`fusermount3 -u`; the daemon then exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyfuse3
+import trio
+
+from ..codec import AnyValue
+from ..store import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Store
+from .operations import Operations
+from .tree import DEFAULT_RUNTIME, EMPTY_SPEC, Tree
+
+log = logging.getLogger("metafs.mount")
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass
+class MountOptions:
+    store: Path
+    mountpoint: Path
+    namespace: str = "default"
+    readonly: bool = False
+    default_runtime: str = DEFAULT_RUNTIME
+    default_spec: AnyValue = field(default_factory=lambda: EMPTY_SPEC)
+    cache_timeout: float = 0.9
+    max_nodes: int = 50_000
+    max_map_size: int = DEFAULT_MAX_MAP_SIZE
+    log_file: Path | None = None
+    debug: bool = False
+
+
+def check_mountpoint(path: Path) -> None:
+    if not path.is_dir():
+        raise SystemExit(f"metafs: mount point {path} is not a directory")
+    if os.path.ismount(path):
+        raise SystemExit(f"metafs: {path} is already a mount point")
+
+
+def background(options: MountOptions) -> int:
+    """Fork a daemon that mounts and serves; return 0 once the mount is ready."""
+    check_mountpoint(options.mountpoint)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            message = pipe.read().decode(errors="replace")
+        if message == "ready":
+            return 0
+        os.waitpid(pid, 0)
+        print(f"metafs: mount failed: {message or 'the daemon died'}", file=sys.stderr)
+        return 1
+    os.close(read_end)
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    if options.log_file is None:
+        state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        options.log_file = Path(state) / "metafs" / "mount.log"
+
+    def ready(error: str | None = None) -> None:
+        os.write(write_end, (error or "ready").encode())
+        os.close(write_end)
+
+    status = serve(options, ready)
+    os._exit(status)
+
+
+def serve(options: MountOptions, ready: Callable[[str | None], None] | None = None) -> int:
+    """Mount and serve until unmounted or signalled; the exit status."""
+    _setup_logging(options)
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)  # until trio's receiver is in place
+    try:
+        store = Store.open(
+            options.store,
+            readonly=options.readonly,
+            map_size=min(DEFAULT_MAP_SIZE, options.max_map_size),
+            max_map_size=options.max_map_size,
+        )
+    except Exception as exc:
+        return _failed(f"cannot open store {options.store}: {exc}", ready)
+    tree = Tree(
+        store,
+        options.namespace,
+        readonly=options.readonly,
+        default_runtime=options.default_runtime,
+        default_spec=options.default_spec,
+    )
+    ops = Operations(tree, timeout=options.cache_timeout, max_nodes=options.max_nodes)
+    fuse_options = set(pyfuse3.default_options) | {"fsname=metafs", "subtype=metafs"}
+    if options.readonly:
+        fuse_options.add("ro")
+    try:
+        pyfuse3.init(ops, str(options.mountpoint), fuse_options)
+    except Exception as exc:
+        store.close()
+        return _failed(f"cannot mount {options.mountpoint}: {exc}", ready)
+    log.info("mounted %s (store %s, namespace %s)", options.mountpoint, options.store,
+             options.namespace)
+    try:
+        trio.run(_run, ops, ready)
+    except BaseException:
+        log.exception("the mount loop failed")
+        return 1
+    finally:
+        pyfuse3.close(unmount=True)
+        ops.shutdown()
+        store.close()
+        log.info("unmounted %s", options.mountpoint)
+    return 0
+
+
+async def _run(ops: Operations, ready: Callable[[str | None], None] | None) -> None:
+    async with trio.open_nursery() as nursery:
+        with trio.open_signal_receiver(*_SIGNALS) as signals:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+            nursery.start_soon(_on_signal, signals)
+            nursery.start_soon(ops.sweep)
+            if ready is not None:
+                ready(None)
+            await pyfuse3.main()
+            nursery.cancel_scope.cancel()
+
+
+async def _on_signal(signals: object) -> None:
+    async for signum in signals:  # type: ignore[attr-defined]
+        log.info("%s: unmounting", signal.Signals(signum).name)
+        pyfuse3.terminate()
+        return
+
+
+def _failed(message: str, ready: Callable[[str | None], None] | None) -> int:
+    log.error("%s", message)
+    if ready is not None:
+        ready(message)
+    else:
+        print(f"metafs: {message}", file=sys.stderr)
+    return 1
+
+
+def _setup_logging(options: MountOptions) -> None:
+    handler: logging.Handler
+    if options.log_file is not None:
+        options.log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(options.log_file)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if options.debug else logging.INFO)

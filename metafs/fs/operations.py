@@ -1,0 +1,624 @@
+"""The pyfuse3 request handlers: inodes, handles, error mapping, kernel cache coherence.
+
+- Inodes name a place, not an object: each node is (parent inode, stored name) and its path is
+  found by walking up. Numbers are never reused within a mount. A node lives while the kernel
+  holds a lookup reference to it (every `lookup`, `mkdir`, `create` and listed entry adds one,
+  `forget` drops them) and is then deleted, so memory follows what the kernel caches.
+- A file handle opened for writing collects what is written (see `fields.py`); a complete
+  valid value is committed in the `write()` that completes it, an invalid one fails that
+  `write()` with EINVAL, a value still incomplete is judged at flush/fsync/release. O_TRUNC is
+  ignored: nothing is truncated before a value is accepted.
+- A listing resumes from the last name it returned (one seek per readdir request).
+- Every handler maps `MetafsError.errno` to `FUSEError`; anything unexpected is logged with its
+  traceback and answered with EIO, so no request can end the mount.
+- Memory: the kernel keeps what was walked cached, and so holds references to every node.
+  Past `max_nodes`, the least recently looked-up object directories are invalidated; the
+  kernel then forgets their subtrees and the nodes are freed.
+- Coherence: entries and attributes are cached by the kernel for `timeout` seconds (below one
+  second, so another process's change shows within it); changes made through the mount
+  invalidate the touched files at once, from a thread, since notifying the kernel may block.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import queue
+import stat
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyfuse3
+import trio
+
+from .. import buckets as B
+from ..codec import now_ns
+from ..errors import InvalidArgument, MetafsError
+from . import fields, names
+from .tree import LABELS, Path, Stat, Tree
+
+log = logging.getLogger("metafs.mount")
+
+ROOT = pyfuse3.ROOT_INODE
+XATTR_PREFIX = b"user."
+
+
+def handler(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a synchronous handler as pyfuse3 expects, turning every error into a FUSEError."""
+
+    async def run(self: Operations, *args: Any) -> Any:
+        try:
+            return fn(self, *args)
+        except pyfuse3.FUSEError:
+            raise
+        except MetafsError as exc:
+            if exc.errno == errno.EIO:  # a corrupt store, say: nothing a caller did
+                log.exception("%s%r failed", fn.__name__, args[:2])
+            else:
+                log.debug("%s: %s", fn.__name__, exc)
+            raise pyfuse3.FUSEError(exc.errno) from None
+        except Exception:
+            log.exception("unexpected error in %s%r", fn.__name__, args[:2])
+            raise pyfuse3.FUSEError(errno.EIO) from None
+
+    run.__name__ = fn.__name__
+    run.__doc__ = fn.__doc__
+    return run
+
+
+class Node:
+    __slots__ = ("parent", "name", "lookups")
+
+    def __init__(self, parent: int, name: str) -> None:
+        self.parent = parent
+        self.name = name
+        self.lookups = 0
+
+
+@dataclass
+class FileHandle:
+    ino: int
+    field: fields.Field | None  # None: opened read-only
+    data: bytes | None = None  # what reads return, read at the first read
+    buffer: bytes = b""
+    dirty: bool = False  # the buffer holds data not yet committed or refused
+    committed: str | None = None
+
+
+@dataclass
+class DirHandle:
+    ino: int
+    path: Path
+    offset: int = 0  # of the last entry returned
+    last: str | None = None  # its name
+
+
+class Notifier:
+    """Tells the kernel to drop cached attributes, pages and entries, from its own thread."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[int, bytes | None] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="metafs-notify", daemon=True)
+        self._thread.start()
+
+    def inode(self, ino: int) -> None:
+        self._queue.put((ino, None))
+
+    def entry(self, parent: int, filename: bytes) -> None:
+        self._queue.put((parent, filename))
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            ino, filename = item
+            try:
+                if filename is None:
+                    pyfuse3.invalidate_inode(ino)
+                else:
+                    pyfuse3.invalidate_entry(ino, filename)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.EBADF, errno.ENOTCONN):
+                    log.warning("invalidating %s %r: %s", ino, filename, exc)
+
+
+class Operations(pyfuse3.Operations):
+    enable_writeback_cache = False  # write errors must reach the writer
+
+    def __init__(self, tree: Tree, *, timeout: float = 0.9, max_nodes: int = 50_000) -> None:
+        super().__init__()
+        self.tree = tree
+        self.timeout = timeout
+        self.max_nodes = max_nodes
+        self.uid, self.gid = os.getuid(), os.getgid()
+        self.notifier: Notifier | None = None
+        self._nodes: dict[int, Node] = {ROOT: Node(0, "")}
+        self._nodes[ROOT].lookups = 1
+        self._index: dict[tuple[int, str], int] = {}
+        self._next_ino = ROOT + 1
+        self._files: dict[int, FileHandle] = {}
+        self._dirs: dict[int, DirHandle] = {}
+        self._next_fh = 1
+        self._pending: set[int] = set()  # labels created by open files, not yet given a value
+        self._recent: OrderedDict[int, None] = OrderedDict()  # object dirs, last looked up last
+
+    def init(self) -> None:
+        self.notifier = Notifier()
+
+    def shutdown(self) -> None:
+        if self.notifier is not None:
+            self.notifier.stop()
+
+    # ---- inodes ---------------------------------------------------------------------------
+
+    def _path(self, ino: int) -> Path:
+        parts = []
+        node = self._nodes.get(ino)
+        if node is None:
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        while ino != ROOT:
+            parts.append(node.name)
+            ino = node.parent
+            node = self._nodes[ino]
+        return tuple(reversed(parts))
+
+    def _node_for(self, parent: int, name: str) -> tuple[int, bool]:
+        """The inode of `name` in `parent`, made if new; and whether it was made."""
+        ino = self._index.get((parent, name))
+        if ino is not None:
+            return ino, False
+        ino = self._next_ino
+        self._next_ino += 1
+        self._nodes[ino] = Node(parent, name)
+        self._index[(parent, name)] = ino
+        return ino, True
+
+    def _touch(self, parent: int, ino: int) -> None:
+        """Note the use of an object directory (a child of images/ or containers/)."""
+        if self._nodes[parent].parent == ROOT:
+            self._recent[ino] = None
+            self._recent.move_to_end(ino)
+
+    async def sweep(self, interval: float = 0.5) -> None:
+        """Keep the node table near `max_nodes` by letting the kernel forget old subtrees."""
+        while True:
+            await trio.sleep(interval)
+            try:
+                self._sweep()
+            except Exception:
+                log.exception("sweep")
+
+    def _sweep(self) -> None:
+        excess = len(self._nodes) - self.max_nodes
+        if excess <= 0 or self.notifier is None:
+            return
+        # an object directory brings about ten nodes with it
+        for _ in range(min(len(self._recent), excess // 10 + 1)):
+            ino, _ = self._recent.popitem(last=False)
+            node = self._nodes.get(ino)
+            if node is not None:
+                parent = self._path(node.parent)
+                self.notifier.entry(node.parent, self._filename(parent, node.name))
+
+    def _drop(self, ino: int) -> None:
+        self._recent.pop(ino, None)
+        node = self._nodes.pop(ino, None)
+        if node is not None and self._index.get((node.parent, node.name)) == ino:
+            del self._index[(node.parent, node.name)]
+
+    def _unlink_node(self, parent: int, name: str) -> None:
+        """Forget the name of a removed entry; the node lives on until the kernel forgets it."""
+        self._index.pop((parent, name), None)
+
+    def _entry(self, parent: int, name: str, st: Stat) -> pyfuse3.EntryAttributes:
+        ino, _ = self._node_for(parent, name)
+        self._nodes[ino].lookups += 1
+        self._touch(parent, ino)
+        return self._attrs(ino, st)
+
+    def _attrs(self, ino: int, st: Stat, timeout: float | None = None) -> pyfuse3.EntryAttributes:
+        attrs = pyfuse3.EntryAttributes()
+        attrs.st_ino = ino
+        attrs.entry_timeout = self.timeout
+        attrs.attr_timeout = self.timeout if timeout is None else timeout
+        if st.is_dir:
+            attrs.st_mode = stat.S_IFDIR | (0o555 if self.tree.readonly else 0o755)
+            attrs.st_nlink = 2
+        else:
+            attrs.st_mode = stat.S_IFREG | (0o644 if st.writable else 0o444)
+            attrs.st_size = st.size
+            attrs.st_blocks = (st.size + 511) // 512
+        attrs.st_uid, attrs.st_gid = self.uid, self.gid
+        attrs.st_atime_ns = attrs.st_mtime_ns = st.mtime
+        attrs.st_ctime_ns = st.ctime or st.mtime
+        return attrs
+
+    def _stat(self, ino: int, path: Path) -> Stat:
+        st = self.tree.stat(path)
+        if st is None:
+            if ino in self._pending:
+                return Stat(False, 0, now_ns(), writable=True)
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        return st
+
+    # ---- names ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _escaped(parent: Path) -> bool:
+        """Whether names in this directory are stored names (escaped) or fixed names."""
+        return len(parent) == 1 or (len(parent) == 3 and parent[2] == LABELS)
+
+    def _name(self, parent: Path, filename: bytes, *, creating: bool = False) -> str:
+        """The stored name a file name in `parent` stands for."""
+        if not self._escaped(parent):
+            return B.dec(filename)
+        try:
+            raw = names.decode(filename)
+        except ValueError as exc:
+            if creating:
+                raise InvalidArgument(str(exc)) from None
+            raise pyfuse3.FUSEError(errno.ENOENT) from None
+        if isinstance(raw, names.LongName):
+            if creating:
+                raise InvalidArgument("names ending in %~<hash> stand for long names")
+            name = self.tree.resolve(parent, raw)
+            if name is None:
+                raise pyfuse3.FUSEError(errno.ENOENT)
+            return name
+        return B.dec(raw)
+
+    def _filename(self, parent: Path, name: str) -> bytes:
+        return names.encode(B.enc(name)) if self._escaped(parent) else B.enc(name)
+
+    # ---- lookups and attributes -----------------------------------------------------------
+
+    @handler
+    def lookup(self, parent: int, filename: bytes, ctx: Any = None) -> pyfuse3.EntryAttributes:
+        parent_path = self._path(parent)
+        if filename in (b".", b".."):
+            ino = parent if filename == b"." else (self._nodes[parent].parent or ROOT)
+            self._nodes[ino].lookups += 1
+            return self._attrs(ino, self._stat(ino, self._path(ino)))
+        name = self._name(parent_path, filename)
+        ino = self._index.get((parent, name))
+        st = self.tree.stat((*parent_path, name))
+        if st is None:
+            if ino is None or ino not in self._pending:
+                raise pyfuse3.FUSEError(errno.ENOENT)
+            st = Stat(False, 0, now_ns(), writable=True)
+        return self._entry(parent, name, st)
+
+    async def forget(self, inode_list: list[tuple[int, int]]) -> None:  # type: ignore[override]
+        try:
+            for ino, count in inode_list:
+                node = self._nodes.get(ino)
+                if node is None or ino == ROOT:
+                    continue
+                node.lookups -= count
+                if node.lookups <= 0:
+                    self._drop(ino)
+        except Exception:  # forget must never raise
+            log.exception("forget")
+
+    @handler
+    def getattr(self, ino: int, ctx: Any = None) -> pyfuse3.EntryAttributes:
+        return self._attrs(ino, self._stat(ino, self._path(ino)))
+
+    @handler
+    def setattr(self, ino: int, attr: Any, fields_: Any, fh: Any, ctx: Any) -> Any:
+        """Only what changes nothing is accepted: times, the same mode or owner, size 0."""
+        path = self._path(ino)
+        st = self._stat(ino, path)
+        current = self._attrs(ino, st)
+        if fields_.update_mode and stat.S_IMODE(attr.st_mode) != stat.S_IMODE(current.st_mode):
+            raise pyfuse3.FUSEError(errno.EPERM)
+        if (fields_.update_uid and attr.st_uid != self.uid) or (
+            fields_.update_gid and attr.st_gid != self.gid
+        ):
+            raise pyfuse3.FUSEError(errno.EPERM)
+        if fields_.update_size:
+            if st.is_dir:
+                raise pyfuse3.FUSEError(errno.EISDIR)
+            if ino not in self._pending:
+                self.tree.writable_field(path)
+            if attr.st_size != 0:
+                raise InvalidArgument("a value is changed by writing it, not by truncating")
+        return current
+
+    # ---- files ----------------------------------------------------------------------------
+
+    @handler
+    def open(self, ino: int, flags: int, ctx: Any = None) -> pyfuse3.FileInfo:
+        path = self._path(ino)
+        if self.tree.is_dir(path):
+            raise pyfuse3.FUSEError(errno.EISDIR)
+        if (flags & os.O_ACCMODE) == os.O_RDONLY:
+            return self._open(ino, None)  # a vanished file fails at read
+        self._stat(ino, path)
+        return self._open(ino, self._writable_field(ino, path))
+
+    def _writable_field(self, ino: int, path: Path) -> fields.Field:
+        if ino in self._pending:
+            return fields.Field("label", "label", label_key=path[-1])
+        return self.tree.writable_field(path)
+
+    def _open(self, ino: int, field: fields.Field | None) -> pyfuse3.FileInfo:
+        fh = self._next_fh
+        self._next_fh += 1
+        self._files[fh] = FileHandle(ino, field)
+        # Reads of a read-only handle are served from the page cache while it is valid; a
+        # handle that writes goes straight to the handlers.
+        return pyfuse3.FileInfo(fh=fh, direct_io=field is not None, keep_cache=field is None)
+
+    @handler
+    def create(self, parent: int, filename: bytes, mode: int, flags: int, ctx: Any) -> Any:
+        """A new file in a labels directory is a new label, stored when a value is written."""
+        parent_path = self._path(parent)
+        self.tree.check_writable()
+        if len(parent_path) != 3 or parent_path[2] != LABELS:
+            raise pyfuse3.FUSEError(errno.EPERM)
+        key = self._name(parent_path, filename, creating=True)
+        path = (*parent_path, key)
+        st = self.tree.stat(path)
+        if st is None and self.tree.stat(parent_path) is None:
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        ino, _ = self._node_for(parent, key)
+        if st is not None:
+            if flags & os.O_EXCL:
+                raise pyfuse3.FUSEError(errno.EEXIST)
+        else:
+            self._pending.add(ino)
+            st = Stat(False, 0, now_ns(), writable=True)
+        field = self._writable_field(ino, path)
+        info = self._open(ino, field)
+        self._nodes[ino].lookups += 1
+        return info, self._attrs(ino, st)
+
+    @handler
+    def read(self, fh: int, off: int, size: int) -> bytes:
+        handle = self._files[fh]
+        if handle.data is None or handle.field is not None:
+            path = self._path(handle.ino)
+            handle.data = b"" if handle.ino in self._pending else self.tree.read(path)
+        return handle.data[off : off + size]
+
+    @handler
+    def write(self, fh: int, off: int, buf: bytes) -> int:
+        handle = self._files[fh]
+        if handle.field is None:
+            raise pyfuse3.FUSEError(errno.EBADF)
+        handle.buffer += buf
+        self._settle(handle, final=False)
+        return len(buf)
+
+    @handler
+    def flush(self, fh: int) -> None:
+        self._settle(self._files[fh], final=True)
+
+    @handler
+    def fsync(self, fh: int, datasync: bool) -> None:
+        self._settle(self._files[fh], final=True)
+
+    @handler
+    def release(self, fh: int) -> None:
+        handle = self._files.pop(fh)
+        try:
+            self._settle(handle, final=True)
+        except MetafsError as exc:
+            log.info("value left at close not stored: %s", exc)
+        finally:
+            if handle.ino in self._pending and not any(
+                h.ino == handle.ino for h in self._files.values()
+            ):
+                self._pending.discard(handle.ino)
+
+    def _settle(self, handle: FileHandle, *, final: bool) -> None:
+        """Commit the buffer if it holds a complete value; refuse it if it never can."""
+        if handle.field is None or (final and not handle.dirty):
+            return
+        try:
+            value = fields.parse(handle.field, handle.buffer, final)
+        except MetafsError:
+            handle.buffer, handle.dirty = b"", False
+            raise
+        if value is None:
+            handle.dirty = True
+            return
+        handle.dirty = False
+        if value == handle.committed:
+            return
+        path = self._path(handle.ino)
+        try:
+            self.tree.commit(path, value)
+        except MetafsError:
+            handle.buffer = b""
+            raise
+        handle.committed = value
+        self._pending.discard(handle.ino)
+        self._changed(handle.ino, removed=value == "" and handle.field.kind == "label")
+
+    def _changed(self, ino: int, *, removed: bool = False) -> None:
+        """After a change through the mount: drop what the kernel caches of the touched files."""
+        if self.notifier is None:
+            return
+        node = self._nodes.get(ino)
+        if removed and node is not None:
+            self.notifier.entry(node.parent, self._filename(self._path(node.parent), node.name))
+        self.notifier.inode(ino)
+        path = self._path(ino)
+        obj = ino
+        for _ in range(len(path) - 2):
+            obj = self._nodes[obj].parent
+        for name in ("updatedat", LABELS):
+            sibling = self._index.get((obj, name))
+            if sibling is not None:
+                self.notifier.inode(sibling)
+        self.notifier.inode(obj)
+
+    # ---- directories ----------------------------------------------------------------------
+
+    @handler
+    def opendir(self, ino: int, ctx: Any = None) -> int:
+        path = self._path(ino)
+        if not self._stat(ino, path).is_dir:
+            raise pyfuse3.FUSEError(errno.ENOTDIR)
+        fh = self._next_fh
+        self._next_fh += 1
+        self._dirs[fh] = DirHandle(ino, path)
+        return fh
+
+    @handler
+    def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
+        handle = self._dirs[fh]
+        if start_id == handle.offset:
+            offset, after = handle.offset, handle.last
+        else:  # seekdir() elsewhere, or a rewind: count from the start
+            offset, after = 0, None
+        unknown_dir = Stat(True)
+        for name, st in self.tree.list(handle.path, after):
+            offset += 1
+            if offset <= start_id:
+                continue
+            ino, made = self._node_for(handle.ino, name)
+            # an object directory (st None) has its attributes read when they are asked for
+            attrs = self._attrs(ino, unknown_dir, 0) if st is None else self._attrs(ino, st)
+            if not pyfuse3.readdir_reply(token, self._filename(handle.path, name), attrs, offset):
+                if made:
+                    self._drop(ino)
+                return
+            self._nodes[ino].lookups += 1
+            self._touch(handle.ino, ino)
+            handle.offset, handle.last = offset, name
+
+    @handler
+    def releasedir(self, fh: int) -> None:
+        self._dirs.pop(fh, None)
+
+    @handler
+    def fsyncdir(self, fh: int, datasync: bool) -> None:
+        return None
+
+    @handler
+    def mkdir(self, parent: int, filename: bytes, mode: int, ctx: Any) -> Any:
+        parent_path = self._path(parent)
+        name = self._name(parent_path, filename, creating=True)
+        path = (*parent_path, name)
+        self.tree.mkdir(path)
+        self._unlink_node(parent, name)  # a fresh inode for the new object
+        return self._entry(parent, name, self._stat(0, path))
+
+    @handler
+    def rmdir(self, parent: int, filename: bytes, ctx: Any) -> None:
+        parent_path = self._path(parent)
+        name = self._name(parent_path, filename)
+        self.tree.rmdir((*parent_path, name))
+        self._unlink_node(parent, name)
+
+    @handler
+    def unlink(self, parent: int, filename: bytes, ctx: Any) -> None:
+        parent_path = self._path(parent)
+        name = self._name(parent_path, filename)
+        ino = self._index.get((parent, name))
+        if ino in self._pending and self.tree.stat((*parent_path, name)) is None:
+            self._pending.discard(ino)
+        else:
+            self.tree.unlink((*parent_path, name))
+        self._unlink_node(parent, name)
+
+    @handler
+    def rename(
+        self, parent_old: int, old: bytes, parent_new: int, new: bytes, flags: int, ctx: Any
+    ) -> None:
+        if flags & pyfuse3.RENAME_EXCHANGE:
+            raise pyfuse3.FUSEError(errno.EINVAL)
+        old_parent, new_parent = self._path(parent_old), self._path(parent_new)
+        old_name = self._name(old_parent, old)
+        new_name = self._name(new_parent, new, creating=True)
+        replace = not flags & pyfuse3.RENAME_NOREPLACE
+        self.tree.rename((*old_parent, old_name), (*new_parent, new_name), replace=replace)
+        ino = self._index.pop((parent_old, old_name), None)
+        self._unlink_node(parent_new, new_name)
+        if ino is not None:
+            node = self._nodes[ino]
+            node.parent, node.name = parent_new, new_name
+            self._index[(parent_new, new_name)] = ino
+            self._changed(ino)
+
+    @handler
+    def link(self, ino: int, parent: int, filename: bytes, ctx: Any) -> Any:
+        raise pyfuse3.FUSEError(errno.EPERM)
+
+    @handler
+    def symlink(self, parent: int, filename: bytes, target: bytes, ctx: Any) -> Any:
+        raise pyfuse3.FUSEError(errno.EPERM)
+
+    @handler
+    def mknod(self, parent: int, filename: bytes, mode: int, rdev: int, ctx: Any) -> Any:
+        raise pyfuse3.FUSEError(errno.EPERM)
+
+    @handler
+    def statfs(self, ctx: Any) -> pyfuse3.StatvfsData:
+        data = pyfuse3.StatvfsData()
+        data.f_bsize = data.f_frsize = 4096
+        data.f_namemax = names.NAME_MAX
+        return data
+
+    # ---- labels as extended attributes of object directories ------------------------------
+
+    def _xattr_target(self, ino: int, name: bytes) -> tuple[Path, str] | None:
+        path = self._path(ino)
+        if len(path) != 2 or not name.startswith(XATTR_PREFIX):
+            return None
+        return path, B.dec(name[len(XATTR_PREFIX) :])
+
+    @handler
+    def getxattr(self, ino: int, name: bytes, ctx: Any = None) -> bytes:
+        target = self._xattr_target(ino, name)
+        if target is None:
+            raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
+        value = self.tree.labels(target[0]).get(target[1])
+        if value is None:
+            raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
+        return B.enc(value)
+
+    @handler
+    def listxattr(self, ino: int, ctx: Any = None) -> list[bytes]:
+        path = self._path(ino)
+        if len(path) != 2:
+            return []
+        return [XATTR_PREFIX + B.enc(key) for key in self.tree.labels(path)]
+
+    @handler
+    def setxattr(self, ino: int, name: bytes, value: bytes, ctx: Any = None) -> None:
+        target = self._xattr_target(ino, name)
+        if target is None:
+            raise pyfuse3.FUSEError(errno.ENOTSUP)
+        self.tree.set_label(target[0], target[1], B.dec(value))
+        self._label_changed(ino, target[1])
+
+    @handler
+    def removexattr(self, ino: int, name: bytes, ctx: Any = None) -> None:
+        target = self._xattr_target(ino, name)
+        if target is None:
+            raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
+        if target[1] not in self.tree.labels(target[0]):
+            raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
+        self.tree.remove_label(target[0], target[1])
+        self._label_changed(ino, target[1])
+
+    def _label_changed(self, obj: int, key: str) -> None:
+        if self.notifier is None:
+            return
+        self.notifier.inode(obj)
+        labels = self._index.get((obj, LABELS))
+        if labels is None:
+            return
+        self.notifier.inode(labels)
+        filename = self._filename((*self._path(obj), LABELS), key)
+        self.notifier.entry(labels, filename)

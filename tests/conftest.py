@@ -1,0 +1,108 @@
+"""Real FUSE mounts for the tests: a daemon per mount, driven with real shell tools.
+
+`Mount` starts `python -m metafs mount --foreground` from this worktree, waits until the mount
+shows in /proc/mounts, and on teardown unmounts (`fusermount3 -u -z`, even after a failure),
+waits for the daemon, and fails the test if it logged an unexpected error.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from metafs import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "LC_ALL": "C.UTF-8"}
+
+
+def is_mounted(path: Path) -> bool:
+    target = f" {path} fuse.metafs "
+    with open("/proc/mounts") as mounts:
+        return any(target in line for line in mounts)
+
+
+def wait_for(condition, timeout: float = 10.0, interval: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+class Mount:
+    """One running mount of a store."""
+
+    def __init__(self, store_dir: Path, path: Path, *options: str) -> None:
+        self.store_dir = store_dir
+        self.path = path
+        self.log = path.with_name(path.name + ".log")
+        path.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "metafs", "mount", "--store", str(store_dir),
+                   "--foreground", "--debug", *options, str(path)]
+        self.log_file = open(self.log, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(command, env=ENV, stdout=self.log_file, stderr=self.log_file)
+        if not wait_for(lambda: is_mounted(path) or self.proc.poll() is not None):
+            self.stop()
+            raise RuntimeError("mount did not come up")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"mount failed: {self.log.read_text()}")
+
+    def sh(self, script: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run a bash script in the mount point."""
+        return subprocess.run(["bash", "-c", script], cwd=self.path, env=ENV, check=check,
+                              capture_output=True, text=True, timeout=30)
+
+    def stop(self) -> int | None:
+        """Unmount (lazily, so a stuck test cannot block it) and wait for the daemon."""
+        if is_mounted(self.path):
+            subprocess.run(["fusermount3", "-u", "-z", str(self.path)], check=False,
+                           capture_output=True)
+        try:
+            status = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGKILL)
+            status = self.proc.wait()
+        self.log_file.close()
+        return status
+
+    def unexpected_errors(self) -> list[str]:
+        text = self.log.read_text()
+        return [line for line in text.splitlines() if "Traceback" in line or " ERROR " in line]
+
+
+@pytest.fixture(scope="module")
+def mount_factory(tmp_path_factory) -> Iterator:
+    """Start mounts of fresh stores; all are unmounted and checked at the end of the module."""
+    mounts: list[Mount] = []
+    stores: list[Store] = []
+
+    def start(*options: str, fill=None, store_dir: Path | None = None) -> tuple[Mount, Store]:
+        base = tmp_path_factory.mktemp("metafs")
+        store_dir = store_dir or base / "store"
+        store = Store.open(store_dir)
+        stores.append(store)
+        if fill is not None:
+            fill(store)
+        mount = Mount(store_dir, base / "mnt", *options)
+        mounts.append(mount)
+        return mount, store
+
+    yield start
+    failures = []
+    for mount in mounts:
+        status = mount.stop()
+        if status != 0:
+            failures.append(f"daemon of {mount.path} exited {status}")
+        failures += mount.unexpected_errors()
+    for store in stores:
+        store.close()
+    assert not failures, failures

@@ -1,0 +1,156 @@
+"""What the mount shows: the tree, the escaping of names, drafts, listings, coherence."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from mount_helpers import DIGEST_A, DIGEST_B, NS, make_container, make_image
+
+from metafs import Descriptor, Images
+from metafs.fs import names
+
+LONG = "registry.example.com/" + "x" * 300 + ":1"
+ODD = "example.com/odd name with 100%/x:1"
+
+
+def fill(store) -> None:
+    make_image(store, "docker.io/library/redis:7", {"a/b": "slash", "env": "prod"})
+    make_image(store, ODD)
+    make_image(store, LONG)
+    make_container(store, "web-1", image="docker.io/library/redis:7")
+    with store.write() as tx:
+        Images(tx, NS).create_draft("draft:1")
+        Images(tx, NS).set_target_field("draft:1", "size", 10)
+
+
+@pytest.fixture(scope="module")
+def env(mount_factory):
+    return mount_factory(fill=fill)
+
+
+def test_tree(env):
+    mnt, _ = env
+    assert mnt.sh("ls").stdout.split() == ["containers", "images"]
+    assert mnt.sh("ls images/docker.io%2Flibrary%2Fredis:7").stdout.split() == [
+        "createdat", "digest", "labels", "mediatype", "size", "updatedat"]
+    assert mnt.sh("ls containers/web-1").stdout.split() == [
+        "createdat", "image", "labels", "runtime", "snapshotkey", "snapshotter", "spec",
+        "updatedat"]
+    assert mnt.sh("ls -ld images containers/web-1").stdout.startswith("d")
+    created = mnt.sh("cat containers/web-1/createdat").stdout
+    assert created.endswith("Z\n") and created[10] == "T"
+
+
+def test_names_are_escaped_reversibly(env):
+    mnt, _ = env
+    listed = mnt.sh("ls images").stdout.split("\n")
+    assert "docker.io%2Flibrary%2Fredis:7" in listed
+    assert "example.com%2Fodd name with 100%25%2Fx:1" in listed
+    assert mnt.sh("ls images/docker.io%2Flibrary%2Fredis:7/labels").stdout.split() == [
+        "a%2Fb", "env"]
+    assert mnt.sh("cat 'images/example.com%2Fodd name with 100%25%2Fx:1/digest'").stdout == (
+        DIGEST_A + "\n")
+
+
+def test_long_names_stay_reachable(env):
+    mnt, _ = env
+    filename = names.encode(LONG.encode()).decode()
+    assert len(filename.encode()) <= 255 and "%~" in filename
+    assert filename in mnt.sh("ls images").stdout.split("\n")
+    assert mnt.sh(f"cat images/{filename}/digest").stdout == DIGEST_A + "\n"
+
+
+@pytest.mark.parametrize("name", [b".", b"..", b"a/b", b"100%", b"nul\x00byte", b"\xff\xfe",
+                                  "ünïcödé/x".encode() * 40, b"%" * 300])
+def test_escaping_round_trips(name):
+    encoded = names.encode(name)
+    assert b"/" not in encoded and b"\x00" not in encoded and len(encoded) <= 255
+    assert encoded not in (b".", b"..")
+    decoded = names.decode(encoded)
+    if isinstance(decoded, names.LongName):
+        assert decoded.matches(name)
+    else:
+        assert decoded == name
+
+
+@pytest.mark.parametrize("bad", [b"100%", b"%2f", b"a%41", b"%2E.", b"x%~123"])
+def test_only_canonical_file_names_decode(bad):
+    with pytest.raises(ValueError):
+        names.decode(bad)
+
+
+def test_drafts_are_listed_with_partial_fields(env):
+    mnt, _ = env
+    assert "draft:1" in mnt.sh("ls images").stdout.split()
+    out = mnt.sh("cd images/draft:1 && cat digest mediatype size").stdout
+    assert out == "\n\n10\n"
+
+
+def test_another_process_change_shows_within_one_second(env):
+    mnt, store = env
+    d = "images/docker.io%2Flibrary%2Fredis:7"
+    assert mnt.sh(f"cat {d}/digest && ls {d}/labels && stat {d}/digest").returncode == 0
+    with store.write() as tx:
+        images = Images(tx, NS)
+        images.set_target_field("docker.io/library/redis:7", "digest", DIGEST_B)
+        images.set_label("docker.io/library/redis:7", "env", "")
+    make_image(store, "late:1")
+    changed = time.monotonic()
+    seen = {}
+    while len(seen) < 3 and time.monotonic() - changed < 3:
+        if "digest" not in seen and mnt.sh(f"cat {d}/digest").stdout == DIGEST_B + "\n":
+            seen["digest"] = time.monotonic() - changed
+        if "label" not in seen and mnt.sh(f"ls {d}/labels").stdout.split() == ["a%2Fb"]:
+            seen["label"] = time.monotonic() - changed
+        if "image" not in seen and "late:1" in mnt.sh("ls images").stdout.split():
+            seen["image"] = time.monotonic() - changed
+        time.sleep(0.02)
+    assert set(seen) == {"digest", "label", "image"}
+    assert max(seen.values()) < 1.0, seen
+    assert mnt.sh(f"cat {d}/labels/env").returncode != 0
+
+
+def test_readdir_resumes_across_requests(mount_factory):
+    """2,000 entries take about ten readdir requests; each must continue where the last
+    stopped: every name once, in the store's order."""
+    expected = sorted(f"img-{i:05d}:{'t' * (i % 40)}" for i in range(2000))
+
+    def many(store):  # every 40th a draft: listings merge images and drafts
+        target = Descriptor("application/vnd.oci.image.manifest.v1+json", DIGEST_A, 1)
+        with store.write() as tx:
+            images = Images(tx, "bulk")
+            for name in expected:
+                if name.endswith(":"):
+                    images.create_draft(name)
+                else:
+                    images.put(name, target)
+
+    mnt, _ = mount_factory("-n", "bulk", fill=many)
+    listed = mnt.sh("ls -f images").stdout.split("\n")[:-1]
+    assert listed == expected
+    assert mnt.sh("ls images | wc -l").stdout.strip() == "2000"
+
+
+def test_walked_nodes_are_forgotten_past_max_nodes(mount_factory):
+    """The daemon's memory follows a bound, not the number of objects walked: past
+    --max-nodes it lets the kernel forget old subtrees, and their nodes are freed (a fresh
+    lookup then gets a new inode number)."""
+
+    def many(store):
+        for i in range(60):
+            make_image(store, f"walk-{i:03d}:1", {"k": "v"})
+
+    mnt, _ = mount_factory("--max-nodes", "100", fill=many)
+    first = mnt.sh("stat -c %i images/walk-000:1/digest", check=True).stdout
+    assert mnt.sh("cat images/*/digest images/*/labels/k | wc -l").stdout.strip() == "120"
+    assert wait_for_change(lambda: mnt.sh("stat -c %i images/walk-000:1/digest").stdout, first)
+
+
+def wait_for_change(read, old, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if read() != old:
+            return True
+        time.sleep(0.1)
+    return False
