@@ -88,7 +88,7 @@ class Bench:
             row = self._row(f"`metafs images ls`, {LS_SIZE} images", LS_SIZE, "s", "≤ 0.5 s")
             for phase in PHASES:
                 pin(phase)
-                self._images_ls(row, phase, store)
+                self._images_ls(row, phase, store, self.s.reps)
             shutil.rmtree(store)
         for n in self.s.sizes:
             self.size(n)
@@ -110,9 +110,10 @@ class Bench:
             pin(phase, pid)
             order = self._phase(phase, n, pid, mirror, mnt, store, files, order)
         pin("unpinned", pid)
-        walk_tmpfs, walk_metafs = time_walk(mirror), time_walk(mnt)
-        self.memory.append(Memory(n, measure.walk(mnt), mounted_rss,
-                                  measure.resident_bytes(pid), walk_tmpfs, walk_metafs))
+        (walked, walk_tmpfs), (_, walk_metafs) = time_walk(mirror), time_walk(mnt)
+        self.memory.append(Memory(n, walked, mounted_rss, measure.resident_bytes(pid),
+                                  walk_tmpfs, walk_metafs))
+        progress(f"N={n}: walked")
         self.mounts.unmount(mnt)
         self.mounts.unmount(mirror)
         shutil.rmtree(store)
@@ -164,7 +165,7 @@ class Bench:
 
         if self.ls_available:
             row = self._row(f"`metafs images ls`, {n} images", n, "s")
-            self._images_ls(row, phase, store)
+            self._images_ls(row, phase, store, min(reps, 3))
         return order
 
     def _row(self, operation: str, n: int, unit: str, target: str = "") -> Row:
@@ -186,9 +187,9 @@ class Bench:
             requests += measure.requests_served(pid) - before
         row.results[phase] = Result(median(tmpfs), median(metafs), requests / (reps * ops))
 
-    def _images_ls(self, row: Row, phase: str, store: Path) -> None:
+    def _images_ls(self, row: Row, phase: str, store: Path, reps: int) -> None:
         command = metafs_command("--store", store, "-n", NAMESPACE, "images", "ls")
-        times = [measure.run_command(command, env=metafs_env()) for _ in range(self.s.reps)]
+        times = [measure.run_command(command, env=metafs_env()) for _ in range(reps)]
         row.results[phase] = Result(None, median(times))
 
     def _check_listing(self, store: Path, n: int) -> None:
@@ -232,10 +233,11 @@ def check_labels(store: Path, images: list[int], value: str) -> None:
                 raise RuntimeError(f"label written to image {i} is not in the store")
 
 
-def time_walk(root: Path) -> float:
+def time_walk(root: Path) -> tuple[int, float]:
+    """The number of files walked, and the seconds it took."""
     start = time.perf_counter()
-    measure.walk(root)
-    return time.perf_counter() - start
+    files = measure.walk(root)
+    return files, time.perf_counter() - start
 
 
 def pin(phase: str, pid: int | None = None) -> None:
@@ -247,8 +249,11 @@ def pin(phase: str, pid: int | None = None) -> None:
             os.sched_setaffinity(int(tid), cpus)
 
 
+_STARTED = time.monotonic()
+
+
 def progress(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
+    print(f"bench: {time.monotonic() - _STARTED:6.1f} s  {message}", file=sys.stderr, flush=True)
 
 
 # ---- the table -------------------------------------------------------------------------------
