@@ -21,6 +21,7 @@ import trio
 
 from ..codec import AnyValue
 from ..store import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Store
+from . import wait
 from .operations import Operations
 from .resources import ResourceTree
 from .tree import DEFAULT_RUNTIME, EMPTY_SPEC
@@ -115,8 +116,9 @@ def serve(options: MountOptions, ready: Callable[[str | None], None] | None = No
         return _failed(f"cannot mount {options.mountpoint}: {exc}", ready)
     log.info("mounted %s (store %s, namespace %s)", options.mountpoint, options.store,
              options.namespace)
+    one_worker = wait.install()
     try:
-        trio.run(_run, ops, ready)
+        trio.run(_run, ops, ready, one_worker)
     except BaseException:
         log.exception("the mount loop failed")
         return 1
@@ -128,7 +130,9 @@ def serve(options: MountOptions, ready: Callable[[str | None], None] | None = No
     return 0
 
 
-async def _run(ops: Operations, ready: Callable[[str | None], None] | None) -> None:
+async def _run(
+    ops: Operations, ready: Callable[[str | None], None] | None, one_worker: bool
+) -> None:
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(*_SIGNALS) as signals:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
@@ -136,7 +140,7 @@ async def _run(ops: Operations, ready: Callable[[str | None], None] | None) -> N
             nursery.start_soon(ops.sweep)
             if ready is not None:
                 ready(None)
-            await pyfuse3.main()
+            await (pyfuse3.main(1, 1) if one_worker else pyfuse3.main())
             nursery.cancel_scope.cancel()
 
 

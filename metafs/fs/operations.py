@@ -27,6 +27,7 @@ import os
 import queue
 import stat
 import threading
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from ..codec import now_ns
 from ..errors import InvalidArgument, MetafsError
 from . import fields, names, resources
 from .tree import LABELS, Path, Stat, Tree
+from .tree import TOP as OBJECT_COLLECTIONS
 
 log = logging.getLogger("metafs.mount")
 
@@ -147,6 +149,7 @@ class Operations(pyfuse3.Operations):
         self._next_fh = 1
         self._pending: set[int] = set()  # labels created by open files, not yet given a value
         self._recent: OrderedDict[int, None] = OrderedDict()  # object dirs, last looked up last
+        self._listed: dict[str, tuple[list[str], list[bytes]]] = {}  # see _collection_filenames
 
     def init(self) -> None:
         self.notifier = Notifier()
@@ -480,6 +483,9 @@ class Operations(pyfuse3.Operations):
     @handler
     def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
         handle = self._dirs[fh]
+        if len(handle.path) == 1 and handle.path[0] in OBJECT_COLLECTIONS:
+            self._readdir_collection(handle, start_id, token)
+            return
         if start_id == handle.offset:
             offset, after = handle.offset, handle.last
         else:  # seekdir() elsewhere, or a rewind: count from the start
@@ -490,15 +496,48 @@ class Operations(pyfuse3.Operations):
             if offset <= start_id:
                 continue
             ino, made = self._node_for(handle.ino, name)
-            # an object directory (st None) has its attributes read when they are asked for
+            # a resource directory (st None) has its attributes read when they are asked for
             attrs = self._attrs(ino, unknown_dir, 0) if st is None else self._attrs(ino, st)
             if not pyfuse3.readdir_reply(token, self._filename(handle.path, name), attrs, offset):
                 if made:
                     self._drop(ino)
                 return
             self._nodes[ino].lookups += 1
-            self._touch(handle.ino, ino)
             handle.offset, handle.last = offset, name
+
+    def _readdir_collection(
+        self, handle: DirHandle, start_id: int, token: pyfuse3.ReaddirToken
+    ) -> None:
+        """images/ or containers/: entry i of the listing has offset i + 1; a listing goes on
+        after the last name returned, even if the store changed meanwhile."""
+        listing = self.tree.listing(handle.path[0])
+        filenames = self._collection_filenames(handle.path[0], listing)
+        start = start_id
+        if start_id == handle.offset and handle.last is not None:
+            start = bisect_right(listing, B.enc(handle.last), key=B.enc)
+        # An object directory has its attributes read when they are asked for (timeout 0), so
+        # all are listed with the same attributes but the inode number.
+        attrs = self._attrs(0, Stat(True), 0)
+        for i in range(start, len(listing)):
+            name = listing[i]
+            ino, made = self._node_for(handle.ino, name)
+            attrs.st_ino = ino
+            if not pyfuse3.readdir_reply(token, filenames[i], attrs, i + 1):
+                if made:
+                    self._drop(ino)
+                return
+            self._nodes[ino].lookups += 1
+            self._touch(handle.ino, ino)
+            handle.offset, handle.last = i + 1, name
+
+    def _collection_filenames(self, collection: str, listing: list[str]) -> list[bytes]:
+        """The file names of a collection's listing, escaped once per listing."""
+        cached = self._listed.get(collection)
+        if cached is None or cached[0] is not listing:
+            cached = self._listed[collection] = (
+                listing, [names.encode(B.enc(name)) for name in listing]
+            )
+        return cached[1]
 
     @handler
     def releasedir(self, fh: int) -> None:

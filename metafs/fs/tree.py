@@ -100,9 +100,10 @@ class Tree:
         self.default_runtime = default_runtime
         self.default_spec = default_spec
         self.started = now_ns()  # the time of the fixed directories
-        # Objects read at the store's current generation; any commit, by any process, empties
+        # What was read at the store's current generation; any commit, by any process, empties
         # it. One `cat` asks for the same object three times (lookup, open, read).
         self._objects: OrderedDict[tuple[str, str], Object | None] = OrderedDict()
+        self._listings: dict[str, list[str]] = {}
         self._generation = -1
 
     # ---- reading ------------------------------------------------------------------------
@@ -118,19 +119,12 @@ class Tree:
     def is_dir(path: Path) -> bool:
         return len(path) <= 2 or (len(path) == 3 and path[2] == LABELS)
 
-    def list(self, path: Path, after: str | None = None) -> Iterator[tuple[str, Stat | None]]:
-        """(name, stat) of the entries of a directory in a stable order, those after `after`.
-
-        The stat of a listed object directory is None: it costs a read, and `ls` needs none.
-        """
+    def list(self, path: Path, after: str | None = None) -> Iterator[tuple[str, Stat]]:
+        """(name, stat) of the entries of a directory in a stable order, those after `after`;
+        for images/ and containers/, see `listing`."""
         if not path:
             for name in _after(list(TOP), after):
                 yield name, Stat(True, mtime=self.started)
-            return
-        if len(path) == 1:
-            with self.store.read() as tx:
-                for name in self._names(tx, path[0], after):
-                    yield name, None
             return
         obj = self._object(path[0], path[1])
         if obj is None:
@@ -143,6 +137,16 @@ class Tree:
                 names = [n for n in names if B.enc(n) > B.enc(after)]
         for name in names:
             yield name, self._stat_in(obj, path[0], (*path[2:], name))
+
+    def listing(self, collection: str) -> list[str]:
+        """Every name in images/ or containers/, in listing order: the same list while no
+        commit happens, so that `ls` (which asks in ~200-entry pieces) reads the store once."""
+        self._current()
+        names = self._listings.get(collection)
+        if names is None:
+            with self.store.read() as tx:
+                names = self._listings[collection] = list(self._names(tx, collection, None))
+        return names
 
     def read(self, path: Path) -> bytes:
         """The contents of a file: its value and one newline."""
@@ -277,12 +281,17 @@ class Tree:
         if self.readonly:
             raise ReadOnlyMount("the mount is read-only")
 
-    def _object(self, collection: str, name: str) -> Object | None:
-        """The object as the store holds it now (cached while no commit happens)."""
+    def _current(self) -> None:
+        """Forget what was read before the store's last commit."""
         generation = self.store.generation()
         if generation != self._generation:
             self._objects.clear()
+            self._listings.clear()
             self._generation = generation
+
+    def _object(self, collection: str, name: str) -> Object | None:
+        """The object as the store holds it now (cached while no commit happens)."""
+        self._current()
         key = (collection, name)
         if key in self._objects:
             self._objects.move_to_end(key)
@@ -312,9 +321,10 @@ class Tree:
         begin = after if after is not None else start
         if collection == IMAGES:
             images = Images(tx, self.namespace)
-            merged = heapq.merge(
-                images.names(start=begin), images.draft_names(start=begin), key=B.enc
-            )
+            merged = images.names(start=begin)
+            drafts = list(images.draft_names(start=begin))  # rarely any
+            if drafts:
+                merged = heapq.merge(merged, drafts, key=B.enc)
         else:
             merged = Containers(tx, self.namespace).ids(start=begin)
         previous = after

@@ -1,0 +1,67 @@
+"""A cheaper wait for the next FUSE request than pyfuse3's own.
+
+pyfuse3's worker waits for `/dev/fuse` through trio before every request: a lock, an epoll
+registration, a pass through the scheduler. Measured here with client and daemon on one CPU,
+that is half of what a request costs (a request with a trivial handler: ~30 µs with it, ~13 µs
+without). `install()` puts a plain `poll()` of the device first: a request that arrives within
+`POLL_MS` is taken at once, trio gets control at least every `YIELD_S` while requests keep
+coming, and only an idle mount waits through trio. Signal handling and the node sweep, trio
+tasks, thus run within a few milliseconds.
+
+The wait is a private function of pyfuse3 (3.5), looked up by its worker loop on every request;
+if it is missing, nothing is replaced and the mount runs pyfuse3's loop as it is. It must run
+with one worker (`pyfuse3.main(1, 1)`), which costs nothing: the handlers never await, so a
+second worker never had a request to take.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+
+import pyfuse3
+import trio
+
+POLL_MS = 5
+YIELD_S = 0.002
+
+
+def install() -> bool:
+    """Replace pyfuse3's wait for requests (after `pyfuse3.init`); whether it was replaced."""
+    fd = _fuse_fd()
+    if fd is None or not hasattr(pyfuse3, "_wait_fuse_readable"):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    yielded = 0.0
+
+    async def wait_readable() -> bool:
+        """True when a request can be read, False when the session is closing."""
+        nonlocal yielded
+        if poller.poll(POLL_MS):
+            now = time.monotonic()
+            if now - yielded >= YIELD_S:
+                yielded = now
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            return True
+        try:
+            await trio.lowlevel.wait_readable(fd)
+        except trio.ClosedResourceError:  # pyfuse3.terminate()
+            return False
+        return True
+
+    pyfuse3._wait_fuse_readable = wait_readable  # type: ignore[attr-defined]
+    return True
+
+
+def _fuse_fd() -> int | None:
+    """The session's /dev/fuse descriptor (pyfuse3 does not tell): the only one open."""
+    found = []
+    for entry in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{entry}") == "/dev/fuse":
+                found.append(int(entry))
+        except OSError:
+            continue
+    return found[0] if len(found) == 1 else None
