@@ -306,6 +306,17 @@ def model_tree(model: dict) -> list:
     return [(k, model_tree(v) if isinstance(v, dict) else v) for k, v in sorted(model.items())]
 
 
+def model_walk(model: dict, above: tuple = ()) -> list:
+    """(path, value) of every plain key, depth first in name order, as Bucket.walk yields."""
+    found = []
+    for k, v in sorted(model.items()):
+        if isinstance(v, dict):
+            found += model_walk(v, (*above, k))
+        else:
+            found.append(((*above, k), v))
+    return found
+
+
 @settings(
     max_examples=80,
     deadline=None,
@@ -327,6 +338,10 @@ def test_bucket_api_matches_a_model(store, operations):
         assert tree(tx.root()) == model_tree(model)
     with store.read() as tx:
         assert tree(tx.root()) == model_tree(model)
+        assert list(tx.root().walk()) == model_walk(model)
+        for name, value in model.items():
+            if isinstance(value, dict):
+                assert list(tx.bucket(name).walk()) == model_walk(value)
 
 
 # ---- transactions ---------------------------------------------------------------------------
