@@ -603,3 +603,27 @@ def test_reader_process_follows_a_map_grown_by_another(tmp_path):
                     reader.kill()
                     reader.wait()
         assert reader.returncode == 0, reader.stderr.read()
+
+
+def _resident_file_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1])
+    raise AssertionError("no RssFile")
+
+
+def test_release_pages_unmaps_what_was_read_and_reads_go_on(tmp_path):
+    with Store(tmp_path / "s", sync=False) as store:
+        with store.write() as tx:
+            bucket = tx.root().create_bucket(b"b")
+            for i in range(3000):
+                bucket.put(b"%05d" % i, bytes([i % 251]) * 8000)  # ~24 MB, a page or two each
+        before = _resident_file_kib()
+        with store.read() as tx:
+            values = [v for _, v in tx.bucket(b"b").items()]
+        read = _resident_file_kib()
+        assert read - before > 10_000
+        store.release_pages()
+        assert read - _resident_file_kib() > 10_000
+        with store.read() as tx:
+            assert [v for _, v in tx.bucket(b"b").items()] == values
