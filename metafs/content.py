@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import buckets as B
-from . import validation
+from . import gc, validation
 from .codec import decode_time, now_ns, put_varint, read_varint
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
 from .store import Bucket, Txn
@@ -72,6 +72,15 @@ class Content:
     def exists(self, digest: str) -> bool:
         blobs = self._blobs()
         return bool(digest) and blobs is not None and blobs.bucket(B.enc(digest)) is not None
+
+    def digests(self, start: str | None = None) -> Iterator[str]:
+        """The digests of the blob records in bolt's order, from `start` (inclusive) on; a key
+        that is not a digest is skipped, as in `list`."""
+        blobs = self._blobs()
+        if blobs is not None:
+            for key, value in blobs.items(B.enc(start) if start else None):
+                if value is None and is_digest(B.dec(key)):
+                    yield B.dec(key)
 
     def list(self) -> Iterator[Blob]:
         """Every blob record in bolt order; like containerd's Walk, a key that is not a digest
@@ -136,8 +145,11 @@ class Content:
         return self.update(Blob(digest, labels={key: value}), f"labels.{key}")
 
     def delete(self, digest: str) -> None:
+        """Delete a blob record; what only it referenced (through its gc.ref labels) is
+        collected when the transaction commits, as containerd's collector does after a delete."""
         self._bucket(digest)
         self._blobs().delete_bucket(B.enc(digest))
+        gc.schedule(self.tx, self.namespace)
 
     # -- ingests (read-only) --
 

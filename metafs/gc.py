@@ -29,9 +29,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from . import buckets as B
+from . import snapshots as snapshot_records
 from .codec import decode_time, format_time, now_ns, parse_time
 from .errors import InvalidArgument, MetafsError, NotFound, describe
-from .snapshots import remove_record
 from .store import Bucket, Txn
 
 LEASE = "lease"
@@ -116,24 +116,40 @@ class Link:
 
 @dataclass
 class Explanation:
-    """Why a resource is kept: a chain of references from a root to it, or none."""
+    """Why a resource is kept: for each reference to it, a chain of references from a root
+    (each chain leads there without passing through the resource); none when nothing keeps it.
+
+    All of them must go before the resource is collected. They come in the order the collector
+    finds them: roots (containers, images, drafts, leases, gc.root labels), then the edges
+    followed from them.
+    """
 
     resource: Resource
     namespace: str
-    chain: list[Link] = field(default_factory=list)
+    chains: list[list[Link]] = field(default_factory=list)
 
     @property
     def kept(self) -> bool:
-        return bool(self.chain)
+        return bool(self.chains)
+
+    @property
+    def chain(self) -> list[Link]:
+        """The first chain (the one the collector follows first), or none."""
+        return self.chains[0] if self.chains else []
 
     def text(self) -> str:
-        """A few lines of plain text, as a command prints it or a file shows it."""
-        if not self.chain:
+        """A few lines of plain text, as a command prints it or a file shows it: one chain,
+        or with several references, every chain, a blank line between two."""
+        if not self.chains:
             return f"{self.resource} is unreferenced: would be collected\n"
-        first, *rest = self.chain
-        root = f"root: {first.via}" if first.via else "root"
-        lines = [f"{self.resource} is kept:", f"  {first.what}  ({root})"]
-        lines += [f"  -> {link.what}  ({link.via})" for link in rest]
+        count = len(self.chains)
+        lines = [f"{self.resource} is kept" + (f" by {count} references:" if count > 1 else ":")]
+        for number, (first, *rest) in enumerate(self.chains):
+            if number:
+                lines.append("")
+            root = f"root: {first.via}" if first.via else "root"
+            lines.append(f"  {first.what}  ({root})")
+            lines += [f"  -> {link.what}  ({link.via})" for link in rest]
         return "\n".join(lines) + "\n"
 
 
@@ -146,13 +162,48 @@ def explain(
     node: Node = (resource.kind, B.enc(resource.snapshotter), B.enc(resource.key))
     if not _exists(tx, namespace, node):
         raise NotFound(describe(resource.kind, resource.id, namespace))
-    marker = _Marker(tx, namespace, now_ns() if now is None else now, trace=True)
+    marker = _Marker(tx, namespace, now_ns() if now is None else now, trace=True, target=node)
     marker.scan_roots()
-    marker.mark(until=node)
-    explanation = Explanation(resource, namespace)
-    if node in marker.marked:
-        explanation.chain = marker.chain(node)
-    return explanation
+    marker.mark()
+    chains = [marker.chain(node, origin, via) for origin, via in marker.incoming.get(node, {})]
+    return Explanation(resource, namespace, chains)
+
+
+class Explainer:
+    """What `explain` says of any resource of a namespace, from one mark pass shared by all
+    the questions (a mount's `why` files; `explain` marks the whole namespace each time).
+
+    The pass follows everything, so a chain to a resource may pass through the resource
+    itself; such an answer is handed to `explain`. Any other is the same: the references to a
+    resource that the shared pass finds from nodes it reached without the resource are those
+    `explain` finds, in the same order, along the same chains."""
+
+    def __init__(self, tx: Txn, namespace: str, *, now: int | None = None) -> None:
+        self.namespace = namespace
+        self.now = now_ns() if now is None else now
+        self._marker = _Marker(tx, namespace, self.now, trace=True)
+        self._marker.scan_roots()
+        self._marker.mark()
+
+    def explain(self, tx: Txn, kind: str, ident: str) -> Explanation:
+        """`explain(tx, namespace, kind, ident)` for the state this explainer marked."""
+        resource = _parse(kind, ident)
+        node: Node = (resource.kind, B.enc(resource.snapshotter), B.enc(resource.key))
+        if not _exists(tx, self.namespace, node):
+            raise NotFound(describe(resource.kind, resource.id, self.namespace))
+        references = self._marker.incoming.get(node, {})
+        if any(self._through(origin, node) for origin, _ in references):
+            return explain(tx, self.namespace, kind, ident, now=self.now)
+        chains = [self._marker.chain(node, origin, via) for origin, via in references]
+        return Explanation(resource, self.namespace, chains)
+
+    def _through(self, origin: Node | None, node: Node) -> bool:
+        """Whether the chain that reached `origin` passes through `node`."""
+        while origin is not None and origin[0] in KINDS:
+            if origin == node:
+                return True
+            origin = self._marker._origin[origin][0]
+        return False
 
 
 def _parse(kind: str, ident: str) -> Resource:
@@ -200,7 +251,7 @@ def _remove(tx: Txn, namespace: str, node: Node) -> None:
     if bucket is None:
         return
     if node[0] == SNAPSHOT:
-        remove_record(bucket, key)
+        snapshot_records.remove_record(bucket, key)
     elif bucket.bucket(key) is not None:
         bucket.delete_bucket(key)
 
@@ -209,11 +260,18 @@ class _Marker:
     """One mark pass over a namespace. Buckets are addressed without checking that they exist:
     reading a missing bucket finds nothing, which is what a dead reference leads to."""
 
-    def __init__(self, tx: Txn, namespace: str, now: int, *, trace: bool) -> None:
+    def __init__(
+        self, tx: Txn, namespace: str, now: int, *, trace: bool, target: Node | None = None
+    ) -> None:
         self.tx = tx
         self._namespace = Bucket(tx, (B.V1, B.enc(namespace)))
         self.now = now
         self.trace = trace
+        # explain: the resource asked about is never followed, so that every chain leading to
+        # it avoids it
+        self.target = target
+        # traced: node -> every (origin, how) that reached it, in the order found
+        self.incoming: dict[Node, dict[tuple[Node | None, str | bytes], None]] = {}
         self.marked: set[Node] = set()
         self._expanded: set[Node] = set()  # references followed in full
         self._flat: set[Node] = set()  # reached from a flat lease only, so far
@@ -231,6 +289,11 @@ class _Marker:
         return bucket
 
     def _push(self, node: Node, flat: bool, origin: Node | None, via: str | bytes) -> None:
+        if self.trace:
+            self.incoming.setdefault(node, {}).setdefault((origin, via), None)
+        if node == self.target:
+            self._origin.setdefault(node, (origin, via))  # a lease target still holds
+            return
         if node in self._expanded:
             return
         if flat:
@@ -343,11 +406,9 @@ class _Marker:
                 snapshotter = key[len(_REF_SNAPSHOT) :].split(b"/", 1)[0]
                 self._push((SNAPSHOT, snapshotter, value), False, origin, key)
 
-    def mark(self, until: Node | None = None) -> None:
-        """Follow references from everything queued; stop early once `until` is marked."""
+    def mark(self) -> None:
+        """Follow references from everything queued."""
         while self._queue:
-            if until is not None and until in self.marked:
-                return
             node, flat = self._queue.popleft()
             kind, snapshotter, key = node
             if kind == SNAPSHOT:
@@ -370,11 +431,11 @@ class _Marker:
     def garbage(self) -> list[Node]:
         return [node for kind in KINDS for node in self._all[kind] if node not in self.marked]
 
-    def chain(self, node: Node) -> list[Link]:
+    def chain(self, node: Node, origin: Node | None, via: str | bytes) -> list[Link]:
+        """The links from a root to `node`, reached from `origin` by `via`."""
         links = []
         current: Node | None = node
         while current is not None:
-            origin, via = self._origin[current]
             if isinstance(via, bytes):
                 via = f"label {B.dec(via)}"
             links.append(Link(_describe(current), via))
@@ -382,6 +443,8 @@ class _Marker:
                 links.append(Link(_describe(origin), ""))
                 break
             current = origin
+            if current is not None:
+                origin, via = self._origin[current]
         links.reverse()
         return links
 

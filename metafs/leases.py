@@ -105,6 +105,14 @@ class Leases:
         leases = self._leases()
         return bool(lease_id) and leases is not None and leases.bucket(B.enc(lease_id)) is not None
 
+    def ids(self, start: str | None = None) -> Iterator[str]:
+        """Lease ids in bolt's order, from `start` (inclusive) on."""
+        leases = self._leases()
+        if leases is not None:
+            for key, value in leases.items(B.enc(start) if start else None):
+                if value is None:
+                    yield B.dec(key)
+
     def list(self) -> Iterator[Lease]:
         leases = self._leases()
         if leases is None:

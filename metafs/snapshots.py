@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import buckets as B
-from . import validation
+from . import gc, validation
 from .codec import now_ns, put_varint, read_varint
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from .store import Bucket, Txn
@@ -80,6 +80,14 @@ class Snapshots:
     def exists(self, snapshotter: str, key: str) -> bool:
         parent = self._snapshotter(snapshotter)
         return bool(key) and parent is not None and parent.bucket(B.enc(key)) is not None
+
+    def keys(self, snapshotter: str, start: str | None = None) -> Iterator[str]:
+        """The snapshot keys of `snapshotter` in bolt's order, from `start` (inclusive) on."""
+        bucket = self._snapshotter(snapshotter)
+        if bucket is not None:
+            for key, value in bucket.items(B.enc(start) if start else None):
+                if value is None:
+                    yield B.dec(key)
 
     def list(self, snapshotter: str | None = None) -> Iterator[Snapshot]:
         """Every snapshot of `snapshotter` (or of every snapshotter), in bolt order."""
@@ -171,7 +179,9 @@ class Snapshots:
         return self.update(Snapshot(snapshotter, key, labels={label: value}), f"labels.{label}")
 
     def remove(self, snapshotter: str, key: str) -> None:
-        """Remove a snapshot record that has no children, unlinking it from its parent."""
+        """Remove a snapshot record that has no children, unlinking it from its parent; what
+        only it kept (its parent, say) is collected when the transaction commits, as
+        containerd's collector does after a removal."""
         bucket = self._bucket(snapshotter, key)
         children = bucket.bucket(B.CHILDREN)
         if children is not None and not children.is_empty():
@@ -182,6 +192,7 @@ class Snapshots:
         if parent and self._snapshotter(snapshotter).bucket(parent) is None:
             raise NotFound(f"parent {self._describe(snapshotter, B.dec(parent))}")
         remove_record(self._snapshotter(snapshotter), B.enc(key))
+        gc.schedule(self.tx, self.namespace)
 
     def _next_sequence(self, snapshotter: str, bucket: Bucket) -> int:
         """bolt's NextSequence of the snapshotter bucket, kept under metafs/sequences; the

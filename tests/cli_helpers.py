@@ -15,7 +15,6 @@ from pathlib import Path
 from metafs import Bucket, Store
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "containerd"
 
 DIGEST = "sha256:77c508ee5a3a257a51d5640cc183eb15622e066838d22835ea36b11232590550"
 OTHER_DIGEST = "sha256:" + "ab" * 32
@@ -69,6 +68,18 @@ def fails(store: Path, *args: str, status: int = 1, stdin: bytes | None = None) 
     assert len(lines) == 1 and lines[0].startswith("metafs: "), (args, result.stderr)
     assert contents(store) == before, f"{args} changed the store"
     return lines[0]
+
+
+def space_cells(text: str, headers: list[str]) -> list[list[str]]:
+    """Cells of a space-padded table (ctr's, or ours) whose every cell is tab-terminated, so
+    that it is one column block: cut at the header's column offsets."""
+    lines = text.split("\n")[:-1]
+    offsets, start = [], 0
+    for name in headers:
+        start = lines[0].index(name, start)
+        offsets.append(start)
+    bounds = list(zip(offsets, [*offsets[1:], None], strict=True))
+    return [[line[a:b].rstrip(" ") for a, b in bounds] for line in lines]
 
 
 Entry = tuple[tuple[bytes, ...], bytes | None]

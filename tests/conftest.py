@@ -83,13 +83,14 @@ class Mount:
 def mount_factory(tmp_path_factory) -> Iterator:
     """Start mounts of fresh stores; all are unmounted and checked at the end of the module."""
     mounts: list[Mount] = []
-    stores: list[Store] = []
+    stores: dict[Path, Store] = {}  # one Store per path: an LMDB path is opened once a process
 
     def start(*options: str, fill=None, store_dir: Path | None = None) -> tuple[Mount, Store]:
         base = tmp_path_factory.mktemp("metafs")
         store_dir = store_dir or base / "store"
-        store = Store.open(store_dir)
-        stores.append(store)
+        if store_dir not in stores:
+            stores[store_dir] = Store.open(store_dir)
+        store = stores[store_dir]
         if fill is not None:
             fill(store)
         mount = Mount(store_dir, base / "mnt", *options)
@@ -103,6 +104,6 @@ def mount_factory(tmp_path_factory) -> Iterator:
         if status != 0:
             failures.append(f"daemon of {mount.path} exited {status}")
         failures += mount.unexpected_errors()
-    for store in stores:
+    for store in stores.values():
         store.close()
     assert not failures, failures

@@ -16,6 +16,7 @@ from metafs import (
     Namespaces,
     Runtime,
     Snapshots,
+    Store,
 )
 from metafs.containers import spec_from_json
 from metafs.store import Bucket, Txn
@@ -50,6 +51,35 @@ def container(
             snapshot_key=cid if key is None else key,
         )
     )
+
+
+def layers(tx: Txn, ns: str, *keys: str) -> None:
+    """A chain of overlayfs snapshots, each the parent of the next."""
+    parent = ""
+    for key in keys:
+        Snapshots(tx, ns).create("overlayfs", key, parent)
+        parent = key
+
+
+def manifest(tx: Txn, ns: str, seed: str) -> tuple[str, str, str]:
+    """A manifest referencing a config and a layer through labels, as containerd labels them."""
+    m, c, layer = dg(f"{seed}-manifest"), dg(f"{seed}-config"), dg(f"{seed}-layer")
+    content = Content(tx, ns)
+    content.create(layer, 100)
+    content.create(c, 10)
+    refs = {"containerd.io/gc.ref.content.config": c, "containerd.io/gc.ref.content.l.0": layer}
+    content.create(m, 405, refs)
+    return m, c, layer
+
+
+def snapshot_keys(store: Store, ns: str = "default", snapshotter: str = "overlayfs") -> set[str]:
+    with store.read() as tx:
+        return {s.key for s in Snapshots(tx, ns).list(snapshotter)}
+
+
+def digests(store: Store, ns: str = "default") -> set[str]:
+    with store.read() as tx:
+        return {b.digest for b in Content(tx, ns).list()}
 
 
 def dump(tx: Txn) -> dict[tuple[bytes, ...], bytes | None]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+import time
+
 from metafs import (
     AnyValue,
     Container,
@@ -47,3 +50,48 @@ def container(store: Store, cid: str) -> Container | None:
     with store.read() as tx:
         containers = Containers(tx, NS)
         return containers.get(cid) if containers.exists(cid) else None
+
+
+def listing(mnt, *dirs: str) -> dict[str, tuple[str, int]]:
+    """`find DIRS` in the mount: every path under them, with its type (`d`, `f`) and st_size."""
+    result = mnt.sh("find " + " ".join(shlex.quote(d) for d in dirs) + r" -printf '%y %s %p\0'",
+                    check=True)
+    found = {}
+    for entry in result.stdout.split("\0")[:-1]:
+        kind, size, path = entry.split(" ", 2)
+        found[path] = (kind, int(size))
+    return found
+
+
+def texts(mnt, *dirs: str, exclude: str = "") -> dict[str, str]:
+    """`grep -r` in the mount: the text of every non-empty file under DIRS (each file ends in a
+    newline), except files named `exclude`."""
+    option = f"--exclude={shlex.quote(exclude)} " if exclude else ""
+    quoted = " ".join(shlex.quote(d) for d in dirs)
+    result = mnt.sh(f"grep -raZ {option}'' {quoted}", check=True)
+    found: dict[str, str] = {}
+    for line in result.stdout.split("\n")[:-1]:
+        path, text = line.split("\0", 1)
+        found[path] = found.get(path, "") + text + "\n"
+    return found
+
+
+def eventually(read, expected, timeout: float = 1.0) -> float:
+    """How long `read()` took to return `expected` (the mount shows another's change within a
+    second: the kernel caches entries and attributes for 0.9 s); fails after `timeout`."""
+    start = time.monotonic()
+    while (value := read()) != expected:
+        assert time.monotonic() - start < timeout, (value, expected)
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+def why_chains(text: str) -> list[list[str]]:
+    """The chains of a `why` file, each the list of what it passes through (no reasons)."""
+    found: list[list[str]] = [[]]
+    for line in text.splitlines()[1:]:
+        if not line:
+            found.append([])
+        else:
+            found[-1].append(line.strip().removeprefix("-> ").rsplit("  (", 1)[0])
+    return found if found != [[]] else []

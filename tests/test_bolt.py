@@ -12,6 +12,7 @@ from pathlib import Path
 import boltwriter
 import pytest
 from boltwriter import Layout, Tree
+from containerd_fixture import BOLT_DUMP, META_DB
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,9 +20,6 @@ from metafs.bolt import BoltFile, BoltFormatError, Bucket, fnv1a64
 from metafs.dump import dump_text
 from metafs.errors import InvalidArgument, NotFound
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "containerd"
-DB = FIXTURES / "meta-small.db"
-EXPECTED = FIXTURES / "meta-small.expected" / "bolt-dump.txt"
 PAGE = 4096
 HIGH_WATER = 56  # pages in use in the fixture, by its newest meta
 
@@ -48,7 +46,7 @@ def dump(path: Path) -> str:
 
 def copy_fixture(tmp_path: Path) -> Path:
     path = tmp_path / "meta.db"
-    shutil.copyfile(DB, path)
+    shutil.copyfile(META_DB, path)
     path.chmod(0o644)
     return path
 
@@ -69,7 +67,7 @@ def test_fnv1a64_known_values() -> None:
 
 
 def test_fixture_meta() -> None:
-    with BoltFile(DB) as db:
+    with BoltFile(META_DB) as db:
         assert (db.meta.index, db.meta.txid, db.page_size) == (0, 116, PAGE)
         assert db.meta.high_water == HIGH_WATER
 
@@ -83,7 +81,7 @@ def walk_to(bucket: Bucket, *names: bytes) -> Bucket:
 
 
 def test_fixture_tree() -> None:
-    with BoltFile(DB) as db:
+    with BoltFile(META_DB) as db:
         root = db.root()
         assert [k for k, _ in root.items()] == [b"v1"]
         v1 = walk_to(root, b"v1")
@@ -107,7 +105,7 @@ def test_fixture_tree() -> None:
 
 
 def test_fixture_keys_in_bytewise_order() -> None:
-    with BoltFile(DB) as db:
+    with BoltFile(META_DB) as db:
         stack = [db.root()]
         while stack:
             bucket = stack.pop()
@@ -127,7 +125,7 @@ def test_reading_never_writes(tmp_path: Path) -> None:
 
 
 def test_values_outlive_the_file() -> None:
-    with BoltFile(DB) as db:
+    with BoltFile(META_DB) as db:
         items = list(walk_to(db.root(), b"v1").items())
     assert items[-1] == (b"version", b"\x06")
 
@@ -175,15 +173,15 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
 )
 def test_truncated(tmp_path: Path, size: int) -> None:
     path = tmp_path / "cut.db"
-    path.write_bytes(DB.read_bytes()[:size])
+    path.write_bytes(META_DB.read_bytes()[:size])
     expect_error(path)
 
 
 def test_truncated_after_high_water_mark_still_reads(tmp_path: Path) -> None:
     # bolt grows the file ahead of use: the pages past the high-water mark hold nothing
     path = tmp_path / "cut.db"
-    path.write_bytes(DB.read_bytes()[: HIGH_WATER * PAGE])
-    assert dump(path) == EXPECTED.read_text()
+    path.write_bytes(META_DB.read_bytes()[: HIGH_WATER * PAGE])
+    assert dump(path) == BOLT_DUMP.read_text()
 
 
 # ---- meta pages ------------------------------------------------------------------------------
@@ -202,7 +200,7 @@ def test_torn_newest_meta_falls_back_to_the_other(tmp_path: Path) -> None:
 def test_older_meta_corrupt_reads_the_newest(tmp_path: Path) -> None:
     path = copy_fixture(tmp_path)
     patch(path, PAGE + 16, b"\0\0\0\0")
-    assert dump(path) == EXPECTED.read_text()
+    assert dump(path) == BOLT_DUMP.read_text()
 
 
 def test_both_metas_corrupt(tmp_path: Path) -> None:
@@ -259,11 +257,11 @@ def test_corrupt_root_page(tmp_path: Path, offset: int, data: bytes, words: str)
 
 
 def test_random_bytes_over_each_page(tmp_path: Path) -> None:
-    with BoltFile(DB) as db:
+    with BoltFile(META_DB) as db:
         db.check()
         reached = set(db._owner)  # the pages of the tree (not the freelist, not free pages)
     assert len(reached) > 40
-    original = DB.read_bytes()
+    original = META_DB.read_bytes()
     rng = random.Random(7)
     path = tmp_path / "meta.db"
     for pgid in range(2, HIGH_WATER):
@@ -273,12 +271,12 @@ def test_random_bytes_over_each_page(tmp_path: Path) -> None:
         if pgid in reached:
             expect_error(path, f"page {pgid}")
         else:
-            assert dump(path) == EXPECTED.read_text()
+            assert dump(path) == BOLT_DUMP.read_text()
 
 
 def _fixture_regions() -> list[int]:
     """Offsets of every byte up to the last non-zero one of each page in use."""
-    data = DB.read_bytes()
+    data = META_DB.read_bytes()
     offsets: list[int] = []
     for pgid in range(HIGH_WATER):
         page = data[pgid * PAGE : (pgid + 1) * PAGE]
@@ -314,7 +312,7 @@ def test_random_damage_to_the_fixture(
 ) -> None:
     """Whatever bytes change, reading gives the data or BoltFormatError, nothing else."""
     path = tmp_path_factory.getbasetemp() / "flipped-fixture.db"
-    _damage_and_read(DB.read_bytes(), path, flips)
+    _damage_and_read(META_DB.read_bytes(), path, flips)
 
 
 # ---- files from the test writer: branch pages, overflow pages, inline buckets ----------------
@@ -474,7 +472,7 @@ def test_any_tree_reads_back(
 
 
 def test_closed_file_is_an_error() -> None:
-    db = BoltFile(DB)
+    db = BoltFile(META_DB)
     root = db.root()
     db.close()
     db.close()

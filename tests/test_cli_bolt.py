@@ -9,15 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from cli_helpers import FIXTURES, env, fails, metafs, ok
-
-importer = pytest.importorskip(
-    "metafs.importer",
-    reason="metafs.importer (the bbolt reader, branch 'bolt') has not landed here yet",
-)
-
-META_DB = FIXTURES / "meta-small.db"
-EXPECTED = FIXTURES / "meta-small.expected"
+from cli_helpers import env, fails, metafs, ok
+from containerd_fixture import BOLT_DUMP, EXPECTED, META_DB
 
 
 @pytest.fixture
@@ -68,9 +61,8 @@ def test_import_of_a_missing_file_or_namespace(store, tmp_path):
 
 
 def test_dump_after_import_is_what_bbolt_printed(store):
-    pytest.importorskip("metafs.dump", reason="metafs.dump (branch 'bolt') has not landed here")
     ok(store, "import", str(META_DB))
-    assert ok(store, "dump") == (EXPECTED / "bolt-dump.txt").read_text(encoding="utf-8")
+    assert ok(store, "dump") == BOLT_DUMP.read_text(encoding="utf-8")
     tree = json.loads(ok(store, "dump", "--format", "json"))
     assert set(tree) == {"v1"} and {"default", "labeled-ns", "team-b"} <= set(tree["v1"])
 

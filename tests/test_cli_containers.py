@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 
 import pytest
 from cli_helpers import DIGEST, MANIFEST, fails, metafs, ok
 
-from metafs import AnyValue, Container, Containers, Descriptor, Image, Images, Runtime, Store
+from metafs import (
+    AnyValue,
+    Container,
+    Containers,
+    Descriptor,
+    Image,
+    Images,
+    Runtime,
+    Snapshots,
+    Store,
+)
 from metafs.codec import RUNC_OPTIONS_TYPE_URL, SPEC_TYPE_URL
 
 ALPINE = "docker.io/library/alpine:3.19"
@@ -211,6 +222,58 @@ def test_rm_is_all_or_nothing(store):
     for cid in ("a-1", "b-1"):
         ok(store, "containers", "create", ALPINE, cid)
     assert '"zz"' in fails(store, "containers", "rm", "a-1", "zz")
-    assert ok(store, "containers", "rm", "--keep-snapshot", "a-1", "b-1", "a-1") == ""
+    assert ok(store, "containers", "rm", "a-1", "b-1", "a-1") == ""
     assert ids(store) == []
     assert "required" in fails(store, "containers", "rm", status=2)
+
+
+@pytest.fixture
+def with_snapshots(store):
+    """Containers a-1, b-1 and c-1 on snapshots of their ids, children of a shared "base";
+    c-1's snapshot is pinned already; nosnap-1 has a snapshot key without a record."""
+    for cid in ("a-1", "b-1", "c-1", "nosnap-1"):
+        ok(store, "containers", "create", ALPINE, cid)
+    with Store.open(store) as opened, opened.write() as tx:
+        snapshots = Snapshots(tx, "default")
+        snapshots.create("overlayfs", "base")
+        for key in ("a-1", "b-1"):
+            snapshots.create("overlayfs", key, "base")
+        snapshots.create("overlayfs", "c-1", "base", {"containerd.io/gc.root": "mine"})
+    return store
+
+
+def snapshot_labels(store) -> dict[str, dict[str, str]]:
+    with Store.open(store, readonly=True) as opened, opened.read() as tx:
+        return {s.key: s.labels for s in Snapshots(tx, "default").list("overlayfs")}
+
+
+def test_rm_collects_the_snapshot_only_the_container_kept(with_snapshots):
+    assert ok(with_snapshots, "containers", "rm", "a-1") == ""
+    assert set(snapshot_labels(with_snapshots)) == {"base", "b-1", "c-1"}
+
+
+def test_rm_keep_snapshot_pins_it_with_gc_root(with_snapshots):
+    before = datetime.now(UTC).replace(microsecond=0)
+    assert ok(with_snapshots, "containers", "rm", "--keep-snapshot", "b-1", "c-1", "nosnap-1") == ""
+    assert ids(with_snapshots) == ["a-1"]
+    labels = snapshot_labels(with_snapshots)
+    assert set(labels) == {"a-1", "base", "b-1", "c-1"}
+    assert labels["c-1"] == {"containerd.io/gc.root": "mine"}
+    assert list(labels["b-1"]) == ["containerd.io/gc.root"]
+    pinned = datetime.fromisoformat(labels["b-1"]["containerd.io/gc.root"])
+    assert before <= pinned <= datetime.now(UTC)
+    # the pin holds through later collections, and removing the snapshot lets its parent go
+    ok(with_snapshots, "containers", "rm", "a-1")
+    assert set(snapshot_labels(with_snapshots)) == {"base", "b-1", "c-1"}
+    ok(with_snapshots, "snapshots", "rm", "b-1", "c-1")
+    assert snapshot_labels(with_snapshots) == {}
+
+
+def test_rm_keep_snapshot_refused_changes_nothing(with_snapshots):
+    assert '"zz"' in fails(with_snapshots, "containers", "rm", "--keep-snapshot", "b-1", "zz")
+    assert snapshot_labels(with_snapshots)["b-1"] == {}
+
+
+def test_rm_help_says_how_keep_snapshot_keeps(store):
+    text = " ".join(ok(store, "containers", "rm", "--help").split())
+    assert "labels the snapshot containerd.io/gc.root=<time of removal" in text

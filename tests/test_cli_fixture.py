@@ -12,17 +12,12 @@ import re
 from pathlib import Path
 
 import pytest
-from cli_helpers import FIXTURES, ok
+from cli_helpers import ok, space_cells
+from containerd_fixture import EXPECTED, META_DB
 
 from metafs import Store
+from metafs.importer import import_bolt
 
-importer = pytest.importorskip(
-    "metafs.importer",
-    reason="metafs.importer (the bbolt reader, branch 'bolt') has not landed here yet; "
-    "these comparisons import meta-small.db with it",
-)
-
-EXPECTED = FIXTURES / "meta-small.expected"
 NOT_CTR_OUTPUT = {"bolt-dump.txt", "commands.txt", "image-digests.json"}
 DIGESTS = json.loads((EXPECTED / "image-digests.json").read_text())
 
@@ -85,18 +80,8 @@ def test_every_expected_file_is_compared():
 def store(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("fixture") / "store"
     with Store.open(path) as opened:
-        importer.import_bolt(opened, FIXTURES / "meta-small.db")
+        import_bolt(opened, META_DB)
     return path
-
-
-def space_cells(text: str, headers: list[str]) -> list[list[str]]:
-    lines = text.split("\n")[:-1]
-    offsets, start = [], 0
-    for name in headers:
-        start = lines[0].index(name, start)
-        offsets.append(start)
-    bounds = list(zip(offsets, [*offsets[1:], None], strict=True))
-    return [[line[a:b].rstrip(" ") for a, b in bounds] for line in lines]
 
 
 def tab_cells(text: str) -> list[list[str]]:

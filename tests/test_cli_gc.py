@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from gc_world import CHAIN, CONFIG, build_meta_small, container, dg
+from cli_helpers import metafs
+from gc_world import CHAIN, CONFIG, MANIFEST, build_meta_small, container, dg
 
 from metafs import Content, Leases, Snapshots, Store
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def metafs(store: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    env.pop("METAFS_NAMESPACE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "metafs", "--store", str(store), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
 
 
 @pytest.fixture
@@ -81,10 +65,19 @@ def test_explain_prints_the_chain(store):
     done = metafs(store, "gc", "explain", "snapshot", "overlayfs", CHAIN)
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
-        f"snapshot overlayfs/{CHAIN} is kept:\n"
+        f"snapshot overlayfs/{CHAIN} is kept by 3 references:\n"
         "  container kata-1  (root)\n"
         "  -> snapshot overlayfs/kata-1  (snapshotter/snapshotKey)\n"
         f"  -> snapshot overlayfs/{CHAIN}  (parent)\n"
+        "\n"
+        "  container web-1  (root)\n"
+        "  -> snapshot overlayfs/web-1  (snapshotter/snapshotKey)\n"
+        f"  -> snapshot overlayfs/{CHAIN}  (parent)\n"
+        "\n"
+        "  image docker.io/library/alpine:3.19  (root)\n"
+        f"  -> content {MANIFEST}  (target digest)\n"
+        f"  -> content {CONFIG}  (label containerd.io/gc.ref.content.config)\n"
+        f"  -> snapshot overlayfs/{CHAIN}  (label containerd.io/gc.ref.snapshot.overlayfs)\n"
     )
     native = metafs(store, "gc", "explain", "snapshot", "native", CHAIN).stdout
     assert "container db-1  (root)" in native

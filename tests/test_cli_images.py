@@ -164,12 +164,15 @@ def test_tag_of_a_missing_source(store):
     assert "required" in fails(store, "images", "tag", ALPINE, status=2)
 
 
-def test_rm_prints_names_and_is_all_or_nothing(store):
-    ok(store, "images", "tag", ALPINE, "a:1", "b:1")
-    line = fails(store, "images", "rm", "a:1", "nope:1")
-    assert '"nope:1"' in line and "not found" in line
-    assert ok(store, "images", "rm", "a:1", "b:1", "a:1") == "a:1\nb:1\n"
-    assert names(store) == [ALPINE]
+def test_rm_prints_what_it_removed_and_warns_about_missing_names_as_ctr(store):
+    ok(store, "images", "tag", ALPINE, "a:1", "b:1", "c:1")
+    done = metafs(store, "images", "rm", "a:1", "nope:1", "b:1", "a:1")
+    assert (done.returncode, done.stdout) == (0, "a:1\nb:1\n")
+    assert done.stderr == 'metafs: warning: image "nope:1" in namespace "default": not found\n'
+    assert names(store) == ["c:1", ALPINE]
+    assert "invalid argument" in fails(store, "-n", "bad ns", "images", "rm", "c:1")
+    assert "required" in fails(store, "images", "rm", status=2)
+    assert names(store) == ["c:1", ALPINE]
 
 
 def test_label_sets_true_and_removes_as_ctr(store):

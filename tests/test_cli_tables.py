@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from cli_helpers import FIXTURES
+from cli_helpers import space_cells
+from containerd_fixture import EXPECTED
 
 from metafs.cli.tables import tabwrite
-
-EXPECTED = FIXTURES / "meta-small.expected"
 
 # (file, header names, tabwriter settings) for every space-padded table ctr printed.
 SPACE_TABLES = [
@@ -19,18 +18,6 @@ SPACE_TABLES = [
     ("snapshots-native-ls", ["KEY", "PARENT", "KIND"], (1, 8, 1)),
     ("snapshots-overlayfs-ls", ["KEY", "PARENT", "KIND"], (1, 8, 1)),
 ]
-
-
-def split_space_table(text: str, headers: list[str]) -> list[list[str]]:
-    """Cells of a space-padded table whose every cell is tab-terminated (one column block),
-    cut at the header's column offsets."""
-    lines = text.split("\n")[:-1]
-    offsets, start = [], 0
-    for name in headers:
-        start = lines[0].index(name, start)
-        offsets.append(start)
-    bounds = list(zip(offsets, [*offsets[1:], None], strict=True))
-    return [[line[a:b].rstrip(" ") for a, b in bounds] for line in lines]
 
 
 def space_table_cases() -> list[tuple[str, list[str], tuple[int, int, int]]]:
@@ -45,7 +32,7 @@ def space_table_cases() -> list[tuple[str, list[str], tuple[int, int, int]]]:
 @pytest.mark.parametrize(("name", "headers", "settings"), space_table_cases())
 def test_space_padded_tables_as_go_printed_them(name, headers, settings):
     expected = (EXPECTED / name).read_text(encoding="utf-8")
-    cells = split_space_table(expected, headers)
+    cells = space_cells(expected, headers)
     text = "".join("".join(f"{cell}\t" for cell in row) + "\n" for row in cells)
     minwidth, tabwidth, padding = settings
     assert tabwrite(text, minwidth=minwidth, tabwidth=tabwidth, padding=padding) == expected

@@ -6,18 +6,14 @@ import hashlib
 import io
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from containerd_fixture import BOLT_DUMP, META_DB
 
 from metafs.bolt import BoltFile
 from metafs.codec import RUNC_OPTIONS_TYPE_URL, AnyValue, encode_time
 from metafs.dump import dump_json, dump_text, go_quote, render
-
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "containerd"
-DB = FIXTURES / "meta-small.db"
-EXPECTED = FIXTURES / "meta-small.expected" / "bolt-dump.txt"
 
 Tree = dict[bytes, Any]
 
@@ -55,9 +51,9 @@ def as_json(tree: Tree) -> Any:
 
 def test_fixture_dump_is_bolt_dump_txt() -> None:
     out = io.StringIO()
-    with BoltFile(DB) as db:
+    with BoltFile(META_DB) as db:
         dump_text(db.root(), out)
-    assert out.getvalue().splitlines() == EXPECTED.read_text().splitlines()
+    assert out.getvalue().splitlines() == BOLT_DUMP.read_text().splitlines()
     assert out.getvalue().endswith("\n")
 
 
@@ -74,14 +70,14 @@ class Recorder(io.StringIO):
 def test_dumps_stream() -> None:
     for dump in (dump_text, dump_json):
         out = Recorder()
-        with BoltFile(DB) as db:
+        with BoltFile(META_DB) as db:
             dump(db.root(), out)
         assert len(out.sizes) > 200 and max(out.sizes) < 20_000  # an entry at a time
 
 
 def test_fixture_json() -> None:
     out = io.StringIO()
-    with BoltFile(DB) as db:
+    with BoltFile(META_DB) as db:
         dump_json(db.root(), out)
     doc = json.loads(out.getvalue())
     v1 = doc["v1"]
@@ -100,7 +96,7 @@ def test_fixture_json() -> None:
     assert options["decoded"]["any"]["type_url"] == RUNC_OPTIONS_TYPE_URL
     assert options["hex"].startswith("0a1a")
     # the JSON holds every byte: rebuild the tree from it and compare with the file
-    with BoltFile(DB) as db:
+    with BoltFile(META_DB) as db:
         assert from_json(doc) == tree_of(db.root())
 
 

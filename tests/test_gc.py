@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from gc_world import container, dg, diff, dump, image, tops
+from gc_world import (
+    container,
+    dg,
+    diff,
+    digests,
+    dump,
+    image,
+    layers,
+    manifest,
+    snapshot_keys,
+    tops,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from metafs import Containers, Content, Images, LeaseResource, Leases, Snapshots, Store, gc
 from metafs.codec import encode_time, now_ns
@@ -20,16 +33,6 @@ def store(tmp_path):
         yield store
 
 
-def snapshot_keys(store: Store, ns: str = NS, snapshotter: str = "overlayfs") -> set[str]:
-    with store.read() as tx:
-        return {s.key for s in Snapshots(tx, ns).list(snapshotter)}
-
-
-def digests(store: Store, ns: str = NS) -> set[str]:
-    with store.read() as tx:
-        return {b.digest for b in Content(tx, ns).list()}
-
-
 def children(store: Store, key: str, ns: str = NS) -> list[str]:
     with store.read() as tx:
         return Snapshots(tx, ns).get("overlayfs", key).children
@@ -43,14 +46,6 @@ def delete_container(store: Store, cid: str, ns: str = NS) -> None:
 def delete_image(store: Store, name: str, ns: str = NS) -> None:
     with store.write() as tx:
         Images(tx, ns).delete(name)
-
-
-def layers(tx, ns: str, *keys: str) -> None:
-    """A chain of snapshots, each the parent of the next."""
-    parent = ""
-    for key in keys:
-        Snapshots(tx, ns).create("overlayfs", key, parent)
-        parent = key
 
 
 # ---- containers and snapshots ----------------------------------------------------------------
@@ -128,17 +123,6 @@ def test_a_container_without_snapshot_keeps_nothing_and_breaks_nothing(store):
 
 
 # ---- images and content -----------------------------------------------------------------------
-
-
-def manifest(tx, ns: str, seed: str) -> tuple[str, str, str]:
-    """A manifest referencing a config and a layer through labels, as containerd labels them."""
-    m, c, layer = dg(f"{seed}-manifest"), dg(f"{seed}-config"), dg(f"{seed}-layer")
-    content = Content(tx, ns)
-    content.create(layer, 100)
-    content.create(c, 10)
-    refs = {"containerd.io/gc.ref.content.config": c, "containerd.io/gc.ref.content.l.0": layer}
-    content.create(m, 405, refs)
-    return m, c, layer
 
 
 def test_an_image_keeps_its_target_and_what_its_labels_reference(store):
@@ -326,6 +310,25 @@ def test_a_released_resource_goes_with_the_next_collection(store):
     assert digests(store) == set()
     with store.read() as tx:
         assert Leases(tx, NS).get("l").resources == []
+
+
+def test_removing_a_snapshot_or_blob_collects_what_only_it_kept(store):
+    with store.write() as tx:
+        layers(tx, NS, "base", "top")
+        Snapshots(tx, NS).create("overlayfs", "pinned", labels={"containerd.io/gc.root": "x"})
+        m, c, layer = manifest(tx, NS, "a")
+        other = manifest(tx, NS, "b")
+        Leases(tx, NS).create("l")
+        for key in ("top", "pinned"):
+            Leases(tx, NS).add_resource("l", LeaseResource.snapshot("overlayfs", key))
+        for digest in (m, other[0]):
+            Leases(tx, NS).add_resource("l", LeaseResource.content(digest))
+    with store.write() as tx:
+        Snapshots(tx, NS).remove("overlayfs", "top")
+    assert snapshot_keys(store) == {"pinned"}
+    with store.write() as tx:
+        Content(tx, NS).delete(m)
+    assert digests(store) == set(other)
 
 
 def test_an_expired_lease_releases_what_it_held_and_is_removed(store):
@@ -583,6 +586,48 @@ def test_explain_follows_the_chain_from_a_container(store):
     assert loose.text() == "snapshot overlayfs/loose is unreferenced: would be collected\n"
 
 
+def test_explain_gives_a_chain_for_every_reference(store):
+    """A snapshot shared by two containers names both; a blob in a reference cycle names only
+    what keeps it from outside the cycle, unless the other blob is kept from outside too."""
+    with store.write() as tx:
+        layers(tx, NS, "base")
+        for cid in ("a", "b"):
+            Snapshots(tx, NS).create("overlayfs", cid, "base")
+            container(tx, NS, cid)
+        Content(tx, NS).create(dg(1), 1, {"containerd.io/gc.ref.content": dg(2)})
+        Content(tx, NS).create(dg(2), 1, {"containerd.io/gc.ref.content": dg(1)})
+        image(tx, NS, "one", dg(1))
+    with store.read() as tx:
+        base = gc.explain(tx, NS, "snapshot", "overlayfs/base")
+        one = gc.explain(tx, NS, "content", dg(1))
+    assert [[link.what for link in chain] for chain in base.chains] == [
+        ["container a", "snapshot overlayfs/a", "snapshot overlayfs/base"],
+        ["container b", "snapshot overlayfs/b", "snapshot overlayfs/base"],
+    ]
+    assert base.chain == base.chains[0]
+    assert base.text() == (
+        "snapshot overlayfs/base is kept by 2 references:\n"
+        "  container a  (root)\n"
+        "  -> snapshot overlayfs/a  (snapshotter/snapshotKey)\n"
+        "  -> snapshot overlayfs/base  (parent)\n"
+        "\n"
+        "  container b  (root)\n"
+        "  -> snapshot overlayfs/b  (snapshotter/snapshotKey)\n"
+        "  -> snapshot overlayfs/base  (parent)\n"
+    )
+    assert [[link.what for link in chain] for chain in one.chains] == [
+        ["image one", f"content {dg(1)}"]
+    ]
+    with store.write() as tx:
+        image(tx, NS, "two", dg(2))
+    with store.read() as tx:
+        one = gc.explain(tx, NS, "content", dg(1))
+    assert [[link.what for link in chain] for chain in one.chains] == [
+        ["image one", f"content {dg(1)}"],
+        ["image two", f"content {dg(2)}", f"content {dg(1)}"],
+    ]
+
+
 def test_explain_names_labels_leases_and_roots(store):
     with store.write() as tx:
         m, c, layer = manifest(tx, NS, "a")
@@ -654,3 +699,72 @@ def test_an_image_draft_keeps_the_target_it_will_point_at(store):
     with store.write() as tx:
         Images(tx, NS).delete_draft("half/made:1")
         assert gc.collect(tx, NS) == [Resource("content", d) for d in sorted([m, c, layer])]
+
+
+# ---- the shared explainer -----------------------------------------------------------------------
+
+
+class _Abort(Exception):
+    pass
+
+
+@st.composite
+def worlds(draw):
+    """A random reference graph: snapshots with parents, blobs, images, containers, leases
+    (flat, expired), gc.ref labels on all that carry them (cycles included), gc.root."""
+    blobs = [dg(f"b{i}") for i in range(draw(st.integers(0, 5)))]
+    snaps = [f"s{i}" for i in range(draw(st.integers(0, 5)))]
+    targets = [("c", b) for b in blobs] + [("s", s) for s in snaps]
+
+    def labels() -> dict[str, str]:
+        found = {}
+        for n, (kind, name) in enumerate(draw(st.lists(st.sampled_from(targets), max_size=2))
+                                         if targets else []):
+            key = "gc.ref.content" if kind == "c" else "gc.ref.snapshot.overlayfs"
+            found[f"containerd.io/{key}/{n}"] = name
+        if draw(st.booleans()) and draw(st.booleans()):
+            found["containerd.io/gc.root"] = "1"
+        return found
+
+    snapshots = [(s, draw(st.sampled_from(["", *snaps[:i]])), labels())
+                 for i, s in enumerate(snaps)]
+    contents = [(b, labels()) for b in blobs]
+    images = [(f"img{i}", draw(st.sampled_from([dg("none"), *blobs])), labels())
+              for i in range(draw(st.integers(0, 2)))]
+    containers = [(f"c{i}", draw(st.sampled_from(["", *snaps])), labels())
+                  for i in range(draw(st.integers(0, 2)))]
+    leases = [(f"l{i}", draw(st.booleans()), draw(st.booleans()),
+               draw(st.lists(st.sampled_from(targets), max_size=3)) if targets else [])
+              for i in range(draw(st.integers(0, 2)))]
+    return snapshots, contents, images, containers, leases
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(world=worlds())
+def test_the_explainer_answers_what_explain_answers(store, world):
+    snapshots, contents, images, containers, leases = world
+    with pytest.raises(_Abort), store.write() as tx:  # build, compare, leave nothing behind
+        for key, parent, snapshot_labels in snapshots:
+            Snapshots(tx, NS).create("overlayfs", key, parent, snapshot_labels)
+        for digest, blob_labels in contents:
+            Content(tx, NS).create(digest, 1, blob_labels)
+        for name, target, image_labels in images:
+            image(tx, NS, name, target, image_labels)
+        for cid, key, container_labels in containers:
+            container(tx, NS, cid, key=key, labels=container_labels)
+        for lease_id, flat, expired, held in leases:
+            expiry = now_ns() + (-HOUR if expired else HOUR)
+            Leases(tx, NS).create(lease_id, {"containerd.io/gc.flat": "1"} if flat else {},
+                                  expires_at=expiry)
+            for kind, name in held:
+                resource = (LeaseResource.content(name) if kind == "c"
+                            else LeaseResource.snapshot("overlayfs", name))
+                Leases(tx, NS).add_resource(lease_id, resource)
+        now = now_ns()
+        explainer = gc.Explainer(tx, NS, now=now)
+        asked = [("snapshot", f"overlayfs/{s[0]}") for s in snapshots]
+        asked += [("content", c[0]) for c in contents] + [("lease", lease[0]) for lease in leases]
+        for kind, ident in asked:
+            assert explainer.explain(tx, kind, ident) == gc.explain(tx, NS, kind, ident, now=now)
+        raise _Abort

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
+from containerd_fixture import BOLT_DUMP, META_DB
 from gc_world import (
     CHAIN,
     CONFIG,
@@ -27,8 +27,6 @@ from gc_world import (
 from metafs import Containers, Images, Snapshots, Store, gc
 from metafs.importer import import_bolt
 
-FIXTURE = Path(__file__).resolve().parents[1] / "../shared/fixtures/containerd"
-BOLT_DUMP = FIXTURE / "meta-small.expected/bolt-dump.txt"
 DEFAULT = (b"v1", b"default")
 OVERLAY = (*DEFAULT, b"snapshots", b"overlayfs")
 
@@ -37,7 +35,7 @@ OVERLAY = (*DEFAULT, b"snapshots", b"overlayfs")
 def store(request, tmp_path):
     with Store.open(tmp_path / "store") as store:
         if request.param == "imported":
-            import_bolt(store, FIXTURE / "meta-small.db")
+            import_bolt(store, META_DB)
         else:
             with store.write() as tx:
                 build_meta_small(tx)

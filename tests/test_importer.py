@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from containerd_fixture import BOLT_DUMP, META_DB
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,9 +21,6 @@ from metafs.errors import NotFound
 from metafs.importer import ImportProgress, import_bolt
 from metafs.store import Store
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "containerd"
-DB = FIXTURES / "meta-small.db"
-EXPECTED = FIXTURES / "meta-small.expected" / "bolt-dump.txt"
 PAGE = 4096
 
 
@@ -46,7 +44,7 @@ def raw(store: Store) -> list[tuple[bytes, bytes]]:
 
 
 def expected_namespace(name: str) -> list[str]:
-    lines = EXPECTED.read_text().splitlines()
+    lines = BOLT_DUMP.read_text().splitlines()
     start = lines.index(f'  ["{name}"]')
     end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("    "))
     return ['["v1"]', *lines[start:end], lines[-1]]
@@ -54,8 +52,8 @@ def expected_namespace(name: str) -> list[str]:
 
 def test_import_equals_bolt_dump(store: Store) -> None:
     states: list[ImportProgress] = []
-    final = import_bolt(store, DB, progress=states.append)
-    assert dump(store).splitlines() == EXPECTED.read_text().splitlines()
+    final = import_bolt(store, META_DB, progress=states.append)
+    assert dump(store).splitlines() == BOLT_DUMP.read_text().splitlines()
     assert final == ImportProgress("done", 296, 22095, 296, 22095)
     assert [s.phase for s in states][-2:] == ["copying", "done"]
     assert states[-2].total_entries == 296  # the totals are known before copying starts
@@ -64,7 +62,7 @@ def test_import_equals_bolt_dump(store: Store) -> None:
 def test_progress_is_reported_along_the_way(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(metafs.importer, "REPORT_EVERY", 50)
     states: list[ImportProgress] = []
-    import_bolt(store, DB, progress=states.append)
+    import_bolt(store, META_DB, progress=states.append)
     checking = [s for s in states if s.phase == "checking"]
     copying = [s for s in states if s.phase == "copying"]
     assert [s.entries for s in checking] == [50, 100, 150, 200, 250]
@@ -73,27 +71,27 @@ def test_progress_is_reported_along_the_way(store: Store, monkeypatch: pytest.Mo
 
 
 def test_import_replaces_what_it_imports(store: Store) -> None:
-    import_bolt(store, DB)
+    import_bolt(store, META_DB)
     with store.write() as tx:
         tx.create_buckets(b"v1", b"extra-ns", b"labels").put(b"k", b"v")
         tx.create_buckets(b"v1", b"default", b"images", b"leftover")
         tx.create_buckets(b"metafs", b"drafts").put(b"keep", b"me")  # not in the file: kept
-    import_bolt(store, DB)
+    import_bolt(store, META_DB)
     assert dump(store).splitlines() == [
         '["metafs"]',
         '  ["drafts"]',
         '    "keep" = "me"',
-        *EXPECTED.read_text().splitlines(),
+        *BOLT_DUMP.read_text().splitlines(),
     ]
 
 
 def test_import_one_namespace(store: Store) -> None:
-    import_bolt(store, DB, namespace="team-b")
+    import_bolt(store, META_DB, namespace="team-b")
     assert dump(store).splitlines() == expected_namespace("team-b")
 
 
 def test_import_one_namespace_keeps_the_others(store: Store) -> None:
-    import_bolt(store, DB)
+    import_bolt(store, META_DB)
     with store.write() as tx:
         v1 = tx.bucket(b"v1")
         assert v1 is not None
@@ -101,20 +99,20 @@ def test_import_one_namespace_keeps_the_others(store: Store) -> None:
         v1.delete_bucket(b"labeled-ns")
         tx.create_buckets(b"v1", b"team-b", b"images", b"stale")
     before = dump(store)
-    import_bolt(store, DB, namespace="labeled-ns")
-    import_bolt(store, DB, namespace="team-b")
+    import_bolt(store, META_DB, namespace="labeled-ns")
+    import_bolt(store, META_DB, namespace="team-b")
     after = dump(store).splitlines()
     assert '"version" = hex:08' in after[-1]
     assert "stale" not in "\n".join(after)
-    assert after[:-1] == EXPECTED.read_text().splitlines()[:-1]
+    assert after[:-1] == BOLT_DUMP.read_text().splitlines()[:-1]
     assert before != dump(store)
 
 
 def test_unknown_namespace(store: Store) -> None:
-    import_bolt(store, DB)
+    import_bolt(store, META_DB)
     before = raw(store)
     with pytest.raises(NotFound, match="nope"):
-        import_bolt(store, DB, namespace="nope")
+        import_bolt(store, META_DB, namespace="nope")
     assert raw(store) == before
 
 
@@ -123,14 +121,14 @@ def test_unknown_namespace(store: Store) -> None:
 
 @pytest.fixture
 def filled(store: Store) -> Store:
-    import_bolt(store, DB)
+    import_bolt(store, META_DB)
     with store.write() as tx:
         tx.create_buckets(b"v1", b"mine", b"labels").put(b"edited", b"yes")
     return store
 
 
 def bad_files(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    data = DB.read_bytes()
+    data = META_DB.read_bytes()
     cases: dict[str, bytes] = {
         "empty": b"",
         "text": b"not a database\n" * 500,
@@ -143,7 +141,7 @@ def bad_files(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     both[16 + 48] ^= 1
     both[PAGE + 16 + 48] ^= 1
     cases["both-metas"] = bytes(both)
-    with BoltFile(DB) as db:
+    with BoltFile(META_DB) as db:
         db.check()
         reached = sorted(db._owner)
     rng = random.Random(3)
@@ -188,13 +186,13 @@ def test_failure_while_copying_rolls_back(filled: Store, monkeypatch: pytest.Mon
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        import_bolt(filled, DB, progress=fail)
+        import_bolt(filled, META_DB, progress=fail)
     assert raw(filled) == before
 
 
 def _used_offsets() -> list[int]:
     """Offsets of the bytes of the fixture's tree pages up to their last non-zero byte."""
-    data = DB.read_bytes()
+    data = META_DB.read_bytes()
     offsets: list[int] = []
     for pgid in range(2, 56):
         used = len(data[pgid * PAGE : (pgid + 1) * PAGE].rstrip(b"\0"))
@@ -210,7 +208,7 @@ USED = _used_offsets()
     flips=st.lists(st.tuples(st.sampled_from(USED), st.integers(0, 255)), min_size=1, max_size=4)
 )
 def test_random_damage_imports_whole_or_not_at_all(flips: list[tuple[int, int]]) -> None:
-    data = bytearray(DB.read_bytes())
+    data = bytearray(META_DB.read_bytes())
     for offset, value in flips:
         data[offset] = value
     with tempfile.TemporaryDirectory() as tmp:
@@ -233,7 +231,7 @@ def test_random_damage_imports_whole_or_not_at_all(flips: list[tuple[int, int]])
 
 def test_source_file_is_left_alone(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "meta.db"
-    shutil.copyfile(DB, path)
+    shutil.copyfile(META_DB, path)
     mtime = path.stat().st_mtime_ns
     import_bolt(store, path)
-    assert path.read_bytes() == DB.read_bytes() and path.stat().st_mtime_ns == mtime
+    assert path.read_bytes() == META_DB.read_bytes() and path.stat().st_mtime_ns == mtime

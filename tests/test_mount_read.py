@@ -31,7 +31,7 @@ def env(mount_factory):
 
 def test_tree(env):
     mnt, _ = env
-    assert mnt.sh("ls").stdout.split() == ["containers", "images"]
+    assert mnt.sh("ls").stdout.split() == ["containers", "content", "images", "leases", "snapshots"]
     assert mnt.sh("ls images/docker.io%2Flibrary%2Fredis:7").stdout.split() == [
         "createdat", "digest", "labels", "mediatype", "size", "updatedat"]
     assert mnt.sh("ls containers/web-1").stdout.split() == [

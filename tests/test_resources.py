@@ -84,6 +84,10 @@ def test_listing_snapshots(store):
         assert list(snapshots.list("btrfs")) == []
         assert list(Snapshots(tx, "nowhere").list()) == []
         assert snapshots.exists("overlayfs", "a") and not snapshots.exists("native", "a")
+        assert list(snapshots.keys("overlayfs")) == ["a", "b"]
+        assert list(snapshots.keys("overlayfs", start="aa")) == ["b"]
+        assert list(snapshots.keys("overlayfs", start="b")) == ["b"]
+        assert list(snapshots.keys("btrfs")) == []
 
 
 def test_snapshot_creation_rules(store):
@@ -181,6 +185,10 @@ def test_content_listing_skips_keys_that_are_not_digests_as_containerd_walk_does
         tx.create_buckets(b"v1", b"default", b"content", b"blob", b"not-a-digest")
     with store.read() as tx:
         assert [b.digest for b in Content(tx, NS).list()] == sorted([dg("a"), dg("b")])
+        first, second = sorted([dg("a"), dg("b")])
+        assert list(Content(tx, NS).digests()) == [first, second]
+        assert list(Content(tx, NS).digests(start=second)) == [second]
+        assert list(Content(tx, "nowhere").digests()) == []
 
 
 def test_content_labels_update(store):
@@ -245,7 +253,10 @@ def test_lease_rules(store):
         assert leases.resources("l") == []
         with pytest.raises(NotFound):
             leases.delete("missing")
+        leases.create("m")
+        assert list(leases.ids()) == ["l", "m"] and list(leases.ids(start="l0")) == ["m"]
         leases.delete("l")
+        leases.delete("m")
         assert not leases.exists("l") and list(leases.list()) == []
 
 

@@ -9,17 +9,29 @@ import argparse
 import sys
 
 from ..errors import MetafsError
-from . import boltdb, common, containers, gc, images, mount, namespaces, resources
+from . import (
+    boltdb,
+    common,
+    containers,
+    content,
+    gc,
+    images,
+    leases,
+    mount,
+    namespaces,
+    snapshots,
+)
 
-GROUPS = (images, containers, namespaces, resources, gc, boltdb, mount)
+GROUPS = (images, containers, namespaces, leases, snapshots, content, gc, boltdb, mount)
 
 
 def parser() -> argparse.ArgumentParser:
     top = common.Parser(
         prog="metafs",
         description="containerd's container metadata on LMDB: a FUSE view and a ctr-like CLI.",
-        epilog="Exit status: 0 done; 1 refused or failed, with one 'metafs: ...' line on "
-        "stderr (a refused change leaves the store as it was); 2 bad usage.",
+        epilog="Exit status: 0 done (images rm and content rm skip what does not exist with a "
+        "'metafs: warning: ...' line, as ctr); 1 refused or failed, with one 'metafs: ...' line "
+        "on stderr (a refused change leaves the store as it was); 2 bad usage.",
     )
     common.add_global_options(top)
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -8,21 +8,31 @@ import json
 import sys
 
 from .. import filters
-from ..codec import RUNC_OPTIONS_TYPE_URL, AnyValue, put_uvarint
+from ..codec import RUNC_OPTIONS_TYPE_URL, AnyValue, format_time, now_ns, put_uvarint
 from ..containers import Container, Containers, Runtime, spec_from_json
 from ..errors import InvalidArgument
+from ..gc import LABEL_ROOT
 from ..images import Images
+from ..snapshots import Snapshots
+from ..store import Txn
 from .common import open_store, parse_labels
 from .formats import (
     add_format_option,
     emit,
+    emit_labels,
     go_json,
     go_json_compact,
     rfc3339,
-    sorted_labels,
     sorted_map,
 )
-from .options import add_ls_arguments, default_snapshotter, write_namespace
+from .options import (
+    add_label_verb,
+    add_ls_verb,
+    add_rm_verb,
+    default_snapshotter,
+    label_paths,
+    write_namespace,
+)
 from .tables import tabwrite
 
 RUNC_V2 = "io.containerd.runc.v2"
@@ -54,6 +64,24 @@ metadata only: no snapshot is prepared and nothing runs.
   --snapshot-key (default ID; an empty key records no snapshot)."""
 
 
+RM_DESCRIPTION = f"""\
+Remove the containers, all or nothing: if one ID does not exist, nothing is removed (ctr
+removes the others; both exit 1). Prints nothing, as ctr.
+
+What only a removed container kept -- its snapshot, and the parents nothing else uses -- is
+collected in the same transaction, as containerd's collector would after ctr removes a
+container. A snapshot that another container uses, that a lease holds or that
+{LABEL_ROOT} pins stays (ctr would remove the container's snapshot outright).
+
+--keep-snapshot: ctr skips removing the snapshot, and containerd's collector removes it soon
+after unless something else keeps it. metafs keeps it for real: it labels the snapshot
+{LABEL_ROOT}=<time of removal, RFC 3339> (unless the label is there already),
+containerd's own way to pin a snapshot. To let it go later:
+  metafs snapshots --snapshotter SNAPSHOTTER rm KEY
+or remove the pin and let the next collection decide:
+  metafs snapshots --snapshotter SNAPSHOTTER label KEY {LABEL_ROOT}="""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     group = sub.add_parser(
         "containers",
@@ -63,17 +91,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    ls = verbs.add_parser(
-        "ls",
-        aliases=["list"],
+    add_ls_verb(
+        verbs,
+        cmd_ls,
+        FIELDS,
+        quiet="print only the container ids",
         help="list containers",
         description=(
             "List containers as ctr does: CONTAINER IMAGE RUNTIME.\n"
             "--format json prints what `containers info` prints for each, without the Spec."
         ),
     )
-    add_ls_arguments(ls, FIELDS, quiet="print only the container ids")
-    ls.set_defaults(func=cmd_ls)
 
     info = verbs.add_parser(
         "info",
@@ -126,35 +154,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     create.set_defaults(func=cmd_create)
 
-    label = verbs.add_parser(
-        "label",
-        help="set and clear labels of a container",
-        description=(
-            "KEY=VALUE sets, KEY alone means KEY=true, KEY= removes. Prints the container's "
-            "labels afterwards, sorted, comma-separated."
-        ),
-    )
-    label.add_argument("id", metavar="ID")
-    label.add_argument("labels", nargs="*", metavar="KEY=VALUE")
-    label.set_defaults(func=cmd_label)
+    add_label_verb(verbs, cmd_label, "ID", "container")
 
-    rm = verbs.add_parser(
-        "rm",
-        aliases=["remove", "delete", "del"],
+    rm = add_rm_verb(
+        verbs,
+        cmd_rm,
+        "ids",
+        "ID",
         help="remove containers",
-        description=(
-            "Remove the containers' records, all or nothing. Their snapshots are kept, as "
-            "with ctr's --keep-snapshot: metafs records metadata only, and containerd's "
-            "garbage collector removes snapshots nothing references."
-        ),
+        description=RM_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rm.add_argument(
         "--keep-snapshot",
         action="store_true",
-        help="accepted for ctr compatibility; snapshots are always kept",
+        help=f"keep each container's snapshot (and its parents): label it {LABEL_ROOT}",
     )
-    rm.add_argument("ids", nargs="+", metavar="ID")
-    rm.set_defaults(func=cmd_rm)
 
 
 def _any_json(value: AnyValue | None) -> dict[str, str] | None:
@@ -302,12 +317,10 @@ def cmd_label(args: argparse.Namespace) -> int:
     with open_store(args) as store, store.write() as tx:
         containers = Containers(tx, namespace)
         if labels:
-            container = containers.update(
-                Container(args.id, labels=labels), *(f"labels.{k}" for k in labels)
-            )
+            container = containers.update(Container(args.name, labels=labels), *label_paths(labels))
         else:
-            container = containers.get(args.id)
-    emit(",".join(sorted_labels(container.labels)) + "\n")
+            container = containers.get(args.name)
+    emit_labels(container.labels)
     return 0
 
 
@@ -316,5 +329,17 @@ def cmd_rm(args: argparse.Namespace) -> int:
     with open_store(args) as store, store.write() as tx:
         containers = Containers(tx, namespace)
         for cid in dict.fromkeys(args.ids):
+            if args.keep_snapshot:
+                _pin_snapshot(tx, namespace, containers.get(cid))
             containers.delete(cid)
     return 0
+
+
+def _pin_snapshot(tx: Txn, namespace: str, container: Container) -> None:
+    """Label the container's snapshot gc.root, so that no collection removes it."""
+    snapshots = Snapshots(tx, namespace)
+    snapshotter, key = container.snapshotter, container.snapshot_key
+    if not (snapshotter and key and snapshots.exists(snapshotter, key)):
+        return
+    if LABEL_ROOT not in snapshots.get(snapshotter, key).labels:
+        snapshots.set_label(snapshotter, key, LABEL_ROOT, format_time(now_ns(), nanos=False))

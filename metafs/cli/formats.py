@@ -24,6 +24,11 @@ def emit(text: str) -> None:
     out.flush()
 
 
+def warn(message: str) -> None:
+    """One `metafs: warning: ...` line on stderr, for what ctr warns about and goes on."""
+    sys.stderr.write(f"metafs: warning: {message}\n")
+
+
 def add_format_option(parser: argparse.ArgumentParser, *, default: str = "table") -> None:
     choices = ["table", "json"] if default == "table" else ["json"]
     parser.add_argument(
@@ -48,6 +53,11 @@ def sorted_labels(labels: Mapping[str, str]) -> list[str]:
 def label_list(labels: Mapping[str, str], empty: str = "-") -> str:
     """ctr's LABELS column: sorted `k=v` joined by commas, `empty` when there are none."""
     return ",".join(sorted_labels(labels)) if labels else empty
+
+
+def emit_labels(labels: Mapping[str, str]) -> None:
+    """What ctr's `label` verbs print: every label, `k=v` joined by commas (sorted here)."""
+    emit(",".join(sorted_labels(labels)) + "\n")
 
 
 def sorted_map(values: Mapping[str, str]) -> dict[str, str]:

@@ -26,9 +26,10 @@ metafs [-n NS] gc [-h] [--dry-run] [--all-namespaces]
        metafs [-n NS] gc explain {snapshot SNAPSHOTTER KEY|content DIGEST|ingest REF|lease ID}"""
 
 EXPLAIN = """\
-Why is this resource not collected? Prints the chain of references from a root (an image, a
-container, a lease, a gc.root label, an unexpired ingest) to it, or says that nothing
-references it and the next collection removes it."""
+Why is this resource not collected? Prints, for every reference to it, the chain of
+references from a root (an image, a container, a lease, a gc.root label, an unexpired ingest)
+to it, a blank line between two chains: all of them must go before it is collected. Or says
+that nothing references it and the next collection removes it."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:

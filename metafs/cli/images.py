@@ -8,8 +8,24 @@ from .. import filters
 from ..errors import AlreadyExists
 from ..images import Descriptor, Image, Images
 from .common import open_store, parse_labels
-from .formats import emit, go_json, label_list, progress_bytes, rfc3339, sorted_labels, sorted_map
-from .options import add_ls_arguments, write_namespace
+from .formats import (
+    emit,
+    emit_labels,
+    go_json,
+    label_list,
+    progress_bytes,
+    rfc3339,
+    sorted_map,
+)
+from .options import (
+    add_label_verb,
+    add_ls_verb,
+    add_rm_verb,
+    delete_present,
+    label_paths,
+    report_deleted,
+    write_namespace,
+)
 from .tables import tabwrite
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -44,9 +60,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    ls = verbs.add_parser("ls", aliases=["list"], help="list images", description=LS_DESCRIPTION)
-    add_ls_arguments(ls, FIELDS, quiet="print only the image names")
-    ls.set_defaults(func=cmd_ls)
+    add_ls_verb(
+        verbs,
+        cmd_ls,
+        FIELDS,
+        quiet="print only the image names",
+        help="list images",
+        description=LS_DESCRIPTION,
+    )
 
     put = verbs.add_parser(
         "put",
@@ -90,33 +111,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     tag.add_argument("targets", nargs="+", metavar="DST")
     tag.set_defaults(func=cmd_tag)
 
-    rm = verbs.add_parser(
-        "rm",
-        aliases=["remove", "delete", "del"],
+    add_rm_verb(
+        verbs,
+        cmd_rm,
+        "names",
+        "NAME",
         help="remove images",
         description=(
-            "Remove the named images and print each name. All or nothing: if one NAME does "
-            "not exist nothing is removed (ctr warns and goes on). The content and snapshots "
-            "the images used are left to containerd's garbage collector."
+            "Remove the named images and print each name removed. A NAME that does not exist "
+            "gets a warning on stderr and is skipped, as ctr does (exit status 0). What only "
+            "the removed images kept (the records of their target blobs, and the blobs and "
+            "snapshots those reference) is collected in the same transaction: ctr's --sync "
+            "waits for containerd's collector to do that, metafs always does it, so it has no "
+            "--sync."
         ),
     )
-    rm.add_argument("names", nargs="+", metavar="NAME")
-    rm.set_defaults(func=cmd_rm)
-
-    label = verbs.add_parser(
-        "label",
-        help="set and clear labels of an image",
-        description=(
-            "Set labels as ctr parses them: KEY=VALUE sets, KEY alone means KEY=true, KEY= "
-            "removes. Prints the image's labels afterwards, sorted, comma-separated."
-        ),
-    )
+    label = add_label_verb(verbs, cmd_label, "NAME", "image")
     label.add_argument(
         "-r", "--replace-all", action="store_true", help="replace all labels with the given ones"
     )
-    label.add_argument("name", metavar="NAME")
-    label.add_argument("labels", nargs="*", metavar="KEY=VALUE")
-    label.set_defaults(func=cmd_label)
 
 
 def image_json(image: Image) -> dict[str, object]:
@@ -169,7 +182,7 @@ def cmd_put(args: argparse.Namespace) -> int:
         images = Images(tx, namespace)
         images.put(args.name, Descriptor(args.media_type, args.digest, args.size))
         if labels:
-            images.update(Image(args.name, labels=labels), *(f"labels.{k}" for k in labels))
+            images.update(Image(args.name, labels=labels), *label_paths(labels))
     emit(f"{args.name}\n")
     return 0
 
@@ -195,11 +208,8 @@ def cmd_tag(args: argparse.Namespace) -> int:
 def cmd_rm(args: argparse.Namespace) -> int:
     namespace = write_namespace(args)
     with open_store(args) as store, store.write() as tx:
-        images = Images(tx, namespace)
-        names = list(dict.fromkeys(args.names))
-        for name in names:
-            images.delete(name)
-    emit("".join(f"{name}\n" for name in names))
+        deleted, skipped = delete_present(args.names, Images(tx, namespace).delete)
+    report_deleted(deleted, skipped)
     return 0
 
 
@@ -211,8 +221,8 @@ def cmd_label(args: argparse.Namespace) -> int:
         if args.replace_all:
             image = images.update(Image(args.name, labels=labels), "labels")
         elif labels:
-            image = images.update(Image(args.name, labels=labels), *(f"labels.{k}" for k in labels))
+            image = images.update(Image(args.name, labels=labels), *label_paths(labels))
         else:
             image = images.get(args.name)
-    emit(",".join(sorted_labels(image.labels)) + "\n")
+    emit_labels(image.labels)
     return 0

@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "mount",
         help="mount a namespace of the store as a filesystem",
         description="Mount one namespace: images/ and containers/ as directories, their "
-        "fields as files. Returns once the mount is ready and serves in the background.",
+        "fields as files; snapshots/, content/ and leases/ read-only, each with a why file "
+        "saying what keeps it. Returns once the mount is ready and serves in the background.",
     )
     mount.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
     mount.add_argument("--store", dest="mount_store", type=Path, default=None,

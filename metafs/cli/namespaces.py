@@ -7,7 +7,7 @@ import argparse
 from ..namespaces import Namespaces
 from .common import open_store, parse_labels
 from .formats import emit, go_json, sorted_labels, sorted_map
-from .options import add_ls_arguments
+from .options import add_ls_verb, add_rm_verb
 from .tables import tabwrite
 
 
@@ -20,11 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    ls = verbs.add_parser(
-        "ls", aliases=["list"], help="list namespaces", description="NAME and LABELS, as ctr."
+    add_ls_verb(
+        verbs,
+        cmd_ls,
+        None,
+        quiet="print only the names",
+        help="list namespaces",
+        description="NAME and LABELS, as ctr.",
     )
-    add_ls_arguments(ls, None, quiet="print only the names")
-    ls.set_defaults(func=cmd_ls)
 
     create = verbs.add_parser(
         "create",
@@ -39,17 +42,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("labels", nargs="*", metavar="KEY=VALUE")
     create.set_defaults(func=cmd_create)
 
-    rm = verbs.add_parser(
-        "rm",
-        aliases=["remove", "delete", "del"],
+    add_rm_verb(
+        verbs,
+        cmd_rm,
+        "names",
+        "NAME",
         help="remove empty namespaces",
         description=(
             "Remove namespaces and print each name. A namespace that still has images, "
             "blobs, containers or snapshots is refused. All or nothing."
         ),
     )
-    rm.add_argument("names", nargs="+", metavar="NAME")
-    rm.set_defaults(func=cmd_rm)
 
     label = verbs.add_parser(
         "label",

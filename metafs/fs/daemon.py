@@ -23,7 +23,8 @@ from ..codec import AnyValue
 from ..store import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Store
 from . import wait
 from .operations import Operations
-from .tree import DEFAULT_RUNTIME, EMPTY_SPEC, Tree
+from .resources import ResourceTree
+from .tree import DEFAULT_RUNTIME, EMPTY_SPEC
 
 log = logging.getLogger("metafs.mount")
 
@@ -98,7 +99,7 @@ def serve(options: MountOptions, ready: Callable[[str | None], None] | None = No
         )
     except Exception as exc:
         return _failed(f"cannot open store {options.store}: {exc}", ready)
-    tree = Tree(
+    tree = ResourceTree(
         store,
         options.namespace,
         readonly=options.readonly,

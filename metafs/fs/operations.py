@@ -39,8 +39,9 @@ import trio
 from .. import buckets as B
 from ..codec import now_ns
 from ..errors import InvalidArgument, MetafsError
-from . import fields, names
+from . import fields, names, resources
 from .tree import LABELS, Path, Stat, Tree
+from .tree import TOP as OBJECT_COLLECTIONS
 
 log = logging.getLogger("metafs.mount")
 
@@ -254,6 +255,8 @@ class Operations(pyfuse3.Operations):
     @staticmethod
     def _escaped(parent: Path) -> bool:
         """Whether names in this directory are stored names (escaped) or fixed names."""
+        if resources.owns(parent):  # snapshots/, content/, leases/: resources.py decides
+            return resources.escaped(parent)
         return len(parent) == 1 or (len(parent) == 3 and parent[2] == LABELS)
 
     def _name(self, parent: Path, filename: bytes, *, creating: bool = False) -> str:
@@ -363,6 +366,8 @@ class Operations(pyfuse3.Operations):
         """A new file in a labels directory is a new label, stored when a value is written."""
         parent_path = self._path(parent)
         self.tree.check_writable()
+        if resources.owns(parent_path):  # resources.py: nothing is created in its views
+            raise pyfuse3.FUSEError(errno.EPERM)
         if len(parent_path) != 3 or parent_path[2] != LABELS:
             raise pyfuse3.FUSEError(errno.EPERM)
         key = self._name(parent_path, filename, creating=True)
@@ -478,19 +483,21 @@ class Operations(pyfuse3.Operations):
     @handler
     def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
         handle = self._dirs[fh]
-        if len(handle.path) == 1:
+        if len(handle.path) == 1 and handle.path[0] in OBJECT_COLLECTIONS:
             self._readdir_collection(handle, start_id, token)
             return
         if start_id == handle.offset:
             offset, after = handle.offset, handle.last
         else:  # seekdir() elsewhere, or a rewind: count from the start
             offset, after = 0, None
+        unknown_dir = Stat(True)
         for name, st in self.tree.list(handle.path, after):
             offset += 1
             if offset <= start_id:
                 continue
             ino, made = self._node_for(handle.ino, name)
-            attrs = self._attrs(ino, st)
+            # a resource directory (st None) has its attributes read when they are asked for
+            attrs = self._attrs(ino, unknown_dir, 0) if st is None else self._attrs(ino, st)
             if not pyfuse3.readdir_reply(token, self._filename(handle.path, name), attrs, offset):
                 if made:
                     self._drop(ino)
