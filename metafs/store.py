@@ -195,9 +195,10 @@ class Txn:
 
     def bucket(self, *path: bytes) -> Bucket | None:
         """The bucket at `path`, or None if it (or any bucket on the way) does not exist."""
-        if path and self._get(layout.bucket_prefix(path)) is None:
+        prefix = layout.bucket_prefix(path)
+        if path and self._get(prefix) is None:
             return None
-        return Bucket(self, path)
+        return Bucket(self, path, prefix)
 
     def create_buckets(self, *path: bytes) -> Bucket:
         """The bucket at `path`, creating it and every missing bucket on the way."""
@@ -285,10 +286,10 @@ class Bucket:
 
     __slots__ = ("tx", "path", "_prefix")
 
-    def __init__(self, tx: Txn, path: tuple[bytes, ...]) -> None:
+    def __init__(self, tx: Txn, path: tuple[bytes, ...], prefix: bytes | None = None) -> None:
         self.tx = tx
         self.path = path
-        self._prefix = layout.bucket_prefix(path)
+        self._prefix = layout.bucket_prefix(path) if prefix is None else prefix
 
     def __repr__(self) -> str:
         return f"Bucket({'/'.join(p.decode('utf-8', 'replace') for p in self.path) or '/'})"
@@ -324,19 +325,16 @@ class Bucket:
             self.tx._delete_lmdb(layout.lmdb_key(full))
 
     def bucket(self, name: bytes) -> Bucket | None:
-        if self.tx._get(self._sub(name)) is None:
+        prefix = self._sub(name)
+        if self.tx._get(prefix) is None:
             return None
-        return Bucket(self.tx, (*self.path, name))
+        return Bucket(self.tx, (*self.path, name), prefix)
 
     def child(self, name: bytes) -> Bucket:
         """The nested bucket `name` whether or not it exists (reading a missing bucket finds
         nothing): no lookup, and its key prefix is extended rather than re-encoded, for
         walks that read many buckets (the garbage collector)."""
-        child = Bucket.__new__(Bucket)
-        child.tx = self.tx
-        child.path = (*self.path, name)
-        child._prefix = self._sub(name)
-        return child
+        return Bucket(self.tx, (*self.path, name), self._sub(name))
 
     def create_bucket(self, name: bytes) -> Bucket:
         if not name:
