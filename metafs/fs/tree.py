@@ -114,7 +114,7 @@ class Tree:
         if len(path) <= 1:
             return Stat(True, mtime=self.started) if not path or path[0] in TOP else None
         shown = self._shown(path[0], path[1])
-        file = shown.files.get(path[2:]) if shown is not None else None
+        file = shown.file(path[2:]) if shown is not None else None
         return None if file is None else file[0]
 
     @staticmethod
@@ -138,7 +138,9 @@ class Tree:
             if after is not None:
                 names = [n for n in names if B.enc(n) > B.enc(after)]
         for name in names:
-            yield name, shown.files[(*path[2:], name)][0]
+            file = shown.file((*path[2:], name))
+            if file is not None:
+                yield name, file[0]
 
     def listing(self, collection: str) -> list[str]:
         """Every name in images/ or containers/, in listing order: the same list while no
@@ -153,7 +155,7 @@ class Tree:
     def read(self, path: Path) -> bytes:
         """The contents of a file: its value and one newline."""
         shown = self._shown(path[0], path[1]) if len(path) >= 3 else None
-        file = shown.files.get(path[2:]) if shown is not None else None
+        file = shown.file(path[2:]) if shown is not None else None
         if file is None or file[1] is None:
             raise NotFound("/".join(path))
         return file[1]
@@ -194,7 +196,7 @@ class Tree:
             if field is not None:
                 if path[2] in FIXED_ONCE_SET:
                     obj = self._object(path[0], path[1])
-                    if obj is not None and _values(obj)[path[2]]:
+                    if obj is not None and _text(obj, path[2]):
                         raise NotPermitted(f"{path[2]} is fixed once set")
                 return field
         raise NotPermitted(f"{'/'.join(path)} is read-only")
@@ -306,7 +308,7 @@ class Tree:
             return self._objects[key]
         with self.store.read() as tx:
             obj = self._load(tx, collection, name)
-        shown = None if obj is None else Shown(obj, self._files(obj, collection))
+        shown = None if obj is None else Shown(obj, self.readonly)
         self._objects[key] = shown
         if len(self._objects) > CACHED_OBJECTS:
             self._objects.popitem(last=False)
@@ -345,20 +347,6 @@ class Tree:
                 yield name
             previous = name
 
-    def _files(self, obj: Object, collection: str) -> dict[Path, tuple[Stat, bytes | None]]:
-        """Every directory and file of an object, by its path below the object's directory:
-        its stat, and for a file its contents."""
-        when = obj.updated_at
-        directory = (Stat(True, mtime=when, ctime=when), None)
-        files: dict[Path, tuple[Stat, bytes | None]] = {(): directory, (LABELS,): directory}
-        texts = [((name,), text) for name, text in _values(obj).items()]
-        texts += [((LABELS, key), value) for key, value in obj.labels.items()]
-        for sub, text in texts:
-            data = B.enc(text) + b"\n"
-            fixed = sub[0] in TIMES or (sub[0] in FIXED_ONCE_SET and bool(text))
-            files[sub] = (Stat(False, len(data), when, when, not (self.readonly or fixed)), data)
-        return files
-
     def _set_label(self, tx: Txn, collection: str, name: str, key: str, value: str) -> None:
         if collection == IMAGES:
             Images(tx, self.namespace).set_label(name, key, value)
@@ -396,12 +384,44 @@ class Tree:
             containers.update(Container(cid, runtime=Runtime(value)), "runtime")
 
 
-@dataclass(slots=True)
 class Shown:
-    """An object, and its directories and files as the mount shows them."""
+    """An object, and its directories and files as the mount shows them, each made when
+    first asked for."""
 
-    obj: Object
-    files: dict[Path, tuple[Stat, bytes | None]]
+    __slots__ = ("obj", "readonly", "_files")
+
+    def __init__(self, obj: Object, readonly: bool) -> None:
+        self.obj = obj
+        self.readonly = readonly
+        when = obj.updated_at
+        directory = (Stat(True, mtime=when, ctime=when), None)
+        self._files: dict[Path, tuple[Stat, bytes | None]] = {
+            (): directory,
+            (LABELS,): directory,
+        }
+
+    def file(self, sub: Path) -> tuple[Stat, bytes | None] | None:
+        """The stat of the directory or file at `sub` (below the object's directory), and a
+        file's contents; None if there is none."""
+        try:
+            return self._files[sub]
+        except KeyError:
+            pass
+        text = None
+        if len(sub) == 1:
+            text = _text(self.obj, sub[0])
+        elif len(sub) == 2 and sub[0] == LABELS:
+            text = self.obj.labels.get(sub[1])
+        if text is None:
+            return None
+        data = B.enc(text) + b"\n"
+        fixed = sub[0] in TIMES or (sub[0] in FIXED_ONCE_SET and bool(text))
+        when = self.obj.updated_at
+        file = self._files[sub] = (
+            Stat(False, len(data), when, when, not (self.readonly or fixed)),
+            data,
+        )
+        return file
 
 
 def _after(names: list[str], after: str | None) -> list[str]:
@@ -415,23 +435,29 @@ def _fields(collection: str) -> dict[str, Field]:
     return IMAGE_FIELDS if collection == IMAGES else CONTAINER_FIELDS
 
 
-def _values(obj: Object) -> dict[str, str]:
-    """The text of every field file of an object."""
+def _text(obj: Object, field: str) -> str | None:
+    """The text of a field file of an object, None if the object has no such field."""
+    if field == "createdat":
+        return format_time(obj.created_at)
+    if field == "updatedat":
+        return format_time(obj.updated_at)
     if isinstance(obj, Image):
         target = obj.target
-        values = {
-            "digest": target.digest,
-            "mediatype": target.media_type,
-            "size": str(target.size) if target.size else "",
-        }
-    else:
-        values = {
-            "image": obj.image,
-            "spec": B.dec(obj.spec.value) if obj.spec is not None else "",
-            "snapshotkey": obj.snapshot_key,
-            "runtime": obj.runtime.name,
-            "snapshotter": obj.snapshotter,
-        }
-    values["createdat"] = format_time(obj.created_at)
-    values["updatedat"] = format_time(obj.updated_at)
-    return values
+        if field == "digest":
+            return target.digest
+        if field == "mediatype":
+            return target.media_type
+        if field == "size":
+            return str(target.size) if target.size else ""
+        return None
+    if field == "image":
+        return obj.image
+    if field == "spec":
+        return B.dec(obj.spec.value) if obj.spec is not None else ""
+    if field == "snapshotkey":
+        return obj.snapshot_key
+    if field == "runtime":
+        return obj.runtime.name
+    if field == "snapshotter":
+        return obj.snapshotter
+    return None
