@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from . import buckets as B
 from . import gc, validation
-from .codec import SPEC_TYPE_URL, AnyValue, now_ns
+from .codec import SPEC_TYPE_URL, AnyValue, decode_time, now_ns
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
 from .store import Bucket, Txn
 
@@ -198,30 +198,34 @@ class Containers:
 
 
 def _read(cid: str, bucket: Bucket) -> Container:
-    created, updated = B.read_times(bucket)
-    container = Container(cid, B.read_labels(bucket), created_at=created, updated_at=updated)
-    for key, value in bucket.items():
-        if value is None:
-            continue
-        if key == B.IMAGE:
-            container.image = B.dec(value)
-        elif key == B.SNAPSHOTTER:
-            container.snapshotter = B.dec(value)
-        elif key == B.SNAPSHOT_KEY:
-            container.snapshot_key = B.dec(value)
-        elif key == B.SPEC:
-            container.spec = AnyValue.decode(value)
-    runtime = bucket.bucket(B.RUNTIME)
-    if runtime is not None:
-        name, options = runtime.get(B.NAME), runtime.get(B.OPTIONS)
-        container.runtime = Runtime(
-            B.dec(name or b""), AnyValue.decode(options) if options is not None else None
-        )
-    extensions = bucket.bucket(B.EXTENSIONS)
-    if extensions is not None:
-        for key, value in extensions.items():
-            if value is not None:
+    container = Container(cid)
+    runtime: dict[bytes, bytes] = {}
+    fields = {B.IMAGE: "image", B.SNAPSHOTTER: "snapshotter", B.SNAPSHOT_KEY: "snapshot_key"}
+    for path, value in bucket.walk():  # one pass over the whole container
+        if len(path) == 1:
+            key = path[0]
+            if key in fields:
+                setattr(container, fields[key], B.dec(value))
+            elif key == B.SPEC:
+                container.spec = AnyValue.decode(value)
+            elif key == B.CREATEDAT and value:
+                container.created_at = decode_time(value)
+            elif key == B.UPDATEDAT and value:
+                container.updated_at = decode_time(value)
+        elif len(path) == 2:
+            sub, key = path
+            if sub == B.LABELS:
+                container.labels[B.dec(key)] = B.dec(value)
+            elif sub == B.RUNTIME:
+                runtime[key] = value
+            elif sub == B.EXTENSIONS:
                 container.extensions[B.dec(key)] = AnyValue.decode(value)
+    if runtime:
+        options = runtime.get(B.OPTIONS)
+        container.runtime = Runtime(
+            B.dec(runtime.get(B.NAME, b"")),
+            AnyValue.decode(options) if options is not None else None,
+        )
     return container
 
 

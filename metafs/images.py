@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from . import buckets as B
 from . import gc, validation
-from .codec import now_ns, put_varint, read_varint
+from .codec import decode_time, now_ns, put_varint, read_varint
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
 from .store import Bucket, Txn
 
@@ -314,20 +314,28 @@ class Images:
 
 
 def _read(name: str, bucket: Bucket) -> Image:
-    created, updated = B.read_times(bucket)
-    target = Descriptor(annotations=B.read_labels(bucket, B.ANNOTATIONS))
-    tbucket = bucket.bucket(B.TARGET)
-    if tbucket is not None:
-        for key, value in tbucket.items():
-            if value is None:
-                continue
-            if key == B.DIGEST:
-                target.digest = B.dec(value)
-            elif key == B.MEDIATYPE:
-                target.media_type = B.dec(value)
-            elif key == B.SIZE:
-                target.size = read_varint(value)
-    return Image(name, target, B.read_labels(bucket), created, updated)
+    image = Image(name)
+    target = image.target
+    for path, value in bucket.walk():  # one pass over the whole image
+        if len(path) == 1:
+            if path[0] == B.CREATEDAT and value:
+                image.created_at = decode_time(value)
+            elif path[0] == B.UPDATEDAT and value:
+                image.updated_at = decode_time(value)
+        elif len(path) == 2:
+            sub, key = path
+            if sub == B.LABELS:
+                image.labels[B.dec(key)] = B.dec(value)
+            elif sub == B.ANNOTATIONS:
+                target.annotations[B.dec(key)] = B.dec(value)
+            elif sub == B.TARGET:
+                if key == B.DIGEST:
+                    target.digest = B.dec(value)
+                elif key == B.MEDIATYPE:
+                    target.media_type = B.dec(value)
+                elif key == B.SIZE:
+                    target.size = read_varint(value)
+    return image
 
 
 def _write(bucket: Bucket, image: Image, *, partial: bool = False) -> None:

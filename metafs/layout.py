@@ -76,6 +76,23 @@ def split_first(rest: bytes) -> tuple[bytes, int, int]:
             raise CorruptStore(f"bad kind byte {mark:#x} in key {rest[:40]!r}")
 
 
+def key_names(full_key: bytes) -> tuple[bytes, ...] | None:
+    """The names along the full key of a plain key; None for a bucket's full key."""
+    if full_key[-1:] != b"\x02":
+        return None
+    if b"\x00\xff" not in full_key:  # no escaped NUL: each 0x00 ends a name, a kind follows
+        parts = full_key.split(b"\x00")
+        if parts.pop() == b"\x02":
+            names = [parts[0]]
+            for part in parts[1:]:
+                if part[:1] != b"\x01":
+                    break
+                names.append(part[1:])
+            else:
+                return tuple(names)
+    return tuple(name for name, _kind in decode_path(full_key))
+
+
 def decode_path(full_key: bytes) -> list[tuple[bytes, int]]:
     """Every (name, kind) component of a full key, outermost first."""
     parts = []
@@ -145,10 +162,14 @@ class Cursor:
                 continue
             if not self._valid:
                 return
-            key = self._cur.key()
-            yield key, self._cur.value(), key
-            self._valid = self._cur.next()
-            self._settle()
+            for key, value in self._cur.iternext():  # direct keys at C speed
+                if len(key) == FOLDED_LEN:
+                    self._settle()
+                    break
+                yield key, value, key
+            else:
+                self._valid = False
+                return
 
     def _after_group(self) -> None:
         self._valid = self._more and self._cur.next()

@@ -15,7 +15,9 @@ reader that meets a map grown by another process adopts its size.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
+import mmap
 import os
 import threading
 from collections.abc import Callable, Hashable, Iterator
@@ -38,6 +40,7 @@ from .errors import (
 DEFAULT_MAP_SIZE = 64 << 20
 DEFAULT_MAX_MAP_SIZE = 1 << 40
 WRITE_LOCK = "write.lock"
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class Store:
@@ -103,6 +106,18 @@ class Store:
     def sync(self) -> None:
         """Flush a store opened with `sync=False` to disk."""
         self.env.sync(True)
+
+    def release_pages(self) -> None:
+        """Unmap the store's data from this process: the pages stay in the page cache and map
+        back on the next read. LMDB reads through a shared mapping of the whole file, so a
+        long-lived reader otherwise counts every page it ever read as its resident memory, and
+        mapped pages are the last the kernel reclaims."""
+        data = str((self.path / "data.mdb").resolve())
+        with open("/proc/self/maps") as maps:
+            ranges = [line.split(None, 1)[0] for line in maps if line.rstrip("\n").endswith(data)]
+        for span in ranges:
+            start, end = (int(edge, 16) for edge in span.split("-"))
+            _libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), mmap.MADV_DONTNEED)
 
     def generation(self) -> int:
         """The id of the last committed transaction, by any process: a cheap change counter."""
@@ -180,9 +195,10 @@ class Txn:
 
     def bucket(self, *path: bytes) -> Bucket | None:
         """The bucket at `path`, or None if it (or any bucket on the way) does not exist."""
-        if path and self._get(layout.bucket_prefix(path)) is None:
+        prefix = layout.bucket_prefix(path)
+        if path and self._get(prefix) is None:
             return None
-        return Bucket(self, path)
+        return Bucket(self, path, prefix)
 
     def create_buckets(self, *path: bytes) -> Bucket:
         """The bucket at `path`, creating it and every missing bucket on the way."""
@@ -270,10 +286,10 @@ class Bucket:
 
     __slots__ = ("tx", "path", "_prefix")
 
-    def __init__(self, tx: Txn, path: tuple[bytes, ...]) -> None:
+    def __init__(self, tx: Txn, path: tuple[bytes, ...], prefix: bytes | None = None) -> None:
         self.tx = tx
         self.path = path
-        self._prefix = layout.bucket_prefix(path)
+        self._prefix = layout.bucket_prefix(path) if prefix is None else prefix
 
     def __repr__(self) -> str:
         return f"Bucket({'/'.join(p.decode('utf-8', 'replace') for p in self.path) or '/'})"
@@ -309,19 +325,16 @@ class Bucket:
             self.tx._delete_lmdb(layout.lmdb_key(full))
 
     def bucket(self, name: bytes) -> Bucket | None:
-        if self.tx._get(self._sub(name)) is None:
+        prefix = self._sub(name)
+        if self.tx._get(prefix) is None:
             return None
-        return Bucket(self.tx, (*self.path, name))
+        return Bucket(self.tx, (*self.path, name), prefix)
 
     def child(self, name: bytes) -> Bucket:
         """The nested bucket `name` whether or not it exists (reading a missing bucket finds
         nothing): no lookup, and its key prefix is extended rather than re-encoded, for
         walks that read many buckets (the garbage collector)."""
-        child = Bucket.__new__(Bucket)
-        child.tx = self.tx
-        child.path = (*self.path, name)
-        child._prefix = self._sub(name)
-        return child
+        return Bucket(self.tx, (*self.path, name), self._sub(name))
 
     def create_bucket(self, name: bytes) -> Bucket:
         if not name:
@@ -378,6 +391,21 @@ class Bucket:
                     # past what the bucket holds, or on in a new cursor after a replay
                     seek = layout.successor(full[: skip + used])
                     break
+
+    def walk(self) -> Iterator[tuple[tuple[bytes, ...], bytes]]:
+        """(path below this bucket, value) of every plain key in it and in the buckets nested
+        in it, in bolt's order: a whole object read in one pass. Do not change the store while
+        walking."""
+        prefix = self._prefix
+        skip = len(prefix)
+        cursor = self.tx._cursor()
+        cursor.seek(prefix)
+        for full, value, _key in cursor.entries():
+            if not full.startswith(prefix):
+                return
+            names = layout.key_names(full[skip:])
+            if names is not None:
+                yield names, value
 
     def is_empty(self) -> bool:
         return next(self.items(), None) is None

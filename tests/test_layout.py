@@ -43,6 +43,13 @@ def test_full_key_round_trips(e):
 
 
 @SETTINGS
+@given(entry)
+def test_key_names_are_a_plain_keys_path(e):
+    names = (*e[0], e[1])
+    assert layout.key_names(full_key(e)) == (names if e[2] == layout.KEY else None)
+
+
+@SETTINGS
 @given(name, st.sampled_from([layout.BUCKET, layout.KEY]), st.binary(max_size=6))
 def test_split_first_reads_one_component(n, kind, rest):
     encoded = layout.component(n, kind)

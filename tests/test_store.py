@@ -306,6 +306,17 @@ def model_tree(model: dict) -> list:
     return [(k, model_tree(v) if isinstance(v, dict) else v) for k, v in sorted(model.items())]
 
 
+def model_walk(model: dict, above: tuple = ()) -> list:
+    """(path, value) of every plain key, depth first in name order, as Bucket.walk yields."""
+    found = []
+    for k, v in sorted(model.items()):
+        if isinstance(v, dict):
+            found += model_walk(v, (*above, k))
+        else:
+            found.append(((*above, k), v))
+    return found
+
+
 @settings(
     max_examples=80,
     deadline=None,
@@ -327,6 +338,10 @@ def test_bucket_api_matches_a_model(store, operations):
         assert tree(tx.root()) == model_tree(model)
     with store.read() as tx:
         assert tree(tx.root()) == model_tree(model)
+        assert list(tx.root().walk()) == model_walk(model)
+        for name, value in model.items():
+            if isinstance(value, dict):
+                assert list(tx.bucket(name).walk()) == model_walk(value)
 
 
 # ---- transactions ---------------------------------------------------------------------------
@@ -588,3 +603,27 @@ def test_reader_process_follows_a_map_grown_by_another(tmp_path):
                     reader.kill()
                     reader.wait()
         assert reader.returncode == 0, reader.stderr.read()
+
+
+def _resident_file_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1])
+    raise AssertionError("no RssFile")
+
+
+def test_release_pages_unmaps_what_was_read_and_reads_go_on(tmp_path):
+    with Store(tmp_path / "s", sync=False) as store:
+        with store.write() as tx:
+            bucket = tx.root().create_bucket(b"b")
+            for i in range(3000):
+                bucket.put(b"%05d" % i, bytes([i % 251]) * 8000)  # ~24 MB, a page or two each
+        before = _resident_file_kib()
+        with store.read() as tx:
+            values = [v for _, v in tx.bucket(b"b").items()]
+        read = _resident_file_kib()
+        assert read - before > 10_000
+        store.release_pages()
+        assert read - _resident_file_kib() > 10_000
+        with store.read() as tx:
+            assert [v for _, v in tx.bucket(b"b").items()] == values

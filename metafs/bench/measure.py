@@ -85,8 +85,10 @@ def _proc_field(pid: int, filename: str, key: str) -> int:
     raise RuntimeError(f"no {key} in /proc/{pid}/{filename}")
 
 
-def resident_bytes(pid: int) -> int:
-    return _proc_field(pid, "status", "VmRSS") * 1024
+def resident_bytes(pid: int) -> tuple[int, int]:
+    """VmRSS, and the anonymous part of it (the daemon's own, not mapped files)."""
+    return (_proc_field(pid, "status", "VmRSS") * 1024,
+            _proc_field(pid, "status", "RssAnon") * 1024)
 
 
 def requests_served(pid: int) -> int:

@@ -29,6 +29,7 @@ from .tree import DEFAULT_RUNTIME, EMPTY_SPEC
 log = logging.getLogger("metafs.mount")
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+MAPPED_STORE_LIMIT = 64 << 20
 
 
 @dataclass
@@ -118,7 +119,7 @@ def serve(options: MountOptions, ready: Callable[[str | None], None] | None = No
              options.namespace)
     one_worker = wait.install()
     try:
-        trio.run(_run, ops, ready, one_worker)
+        trio.run(_run, ops, store, ready, one_worker)
     except BaseException:
         log.exception("the mount loop failed")
         return 1
@@ -131,17 +132,42 @@ def serve(options: MountOptions, ready: Callable[[str | None], None] | None = No
 
 
 async def _run(
-    ops: Operations, ready: Callable[[str | None], None] | None, one_worker: bool
+    ops: Operations,
+    store: Store,
+    ready: Callable[[str | None], None] | None,
+    one_worker: bool,
 ) -> None:
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(*_SIGNALS) as signals:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
             nursery.start_soon(_on_signal, signals)
             nursery.start_soon(ops.sweep)
+            nursery.start_soon(_release_store_pages, store)
             if ready is not None:
                 ready(None)
             await (pyfuse3.main(1, 1) if one_worker else pyfuse3.main())
             nursery.cancel_scope.cancel()
+
+
+async def _release_store_pages(store: Store, interval: float = 1.0) -> None:
+    """Keep the store's pages mapped into the daemon below `MAPPED_STORE_LIMIT`: a walk of
+    the tree reads the whole database, which would otherwise stay in the daemon's resident
+    memory for good (the pages stay in the page cache either way)."""
+    while True:
+        await trio.sleep(interval)
+        try:
+            if _resident_file_bytes() > MAPPED_STORE_LIMIT:
+                store.release_pages()
+        except Exception:
+            log.exception("releasing the store's pages")
+
+
+def _resident_file_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("RssFile:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 async def _on_signal(signals: object) -> None:

@@ -101,8 +101,9 @@ class Tree:
         self.default_spec = default_spec
         self.started = now_ns()  # the time of the fixed directories
         # What was read at the store's current generation; any commit, by any process, empties
-        # it. One `cat` asks for the same object three times (lookup, open, read).
-        self._objects: OrderedDict[tuple[str, str], Object | None] = OrderedDict()
+        # it. One `cat` asks for the same object three times (lookup, open, read), `grep -r`
+        # for each of its files.
+        self._objects: OrderedDict[tuple[str, str], Shown | None] = OrderedDict()
         self._listings: dict[str, list[str]] = {}
         self._generation = -1
 
@@ -112,8 +113,9 @@ class Tree:
         """What `path` is, or None if it does not exist."""
         if len(path) <= 1:
             return Stat(True, mtime=self.started) if not path or path[0] in TOP else None
-        obj = self._object(path[0], path[1])
-        return None if obj is None else self._stat_in(obj, path[0], path[2:])
+        shown = self._shown(path[0], path[1])
+        file = shown.file(path[2:]) if shown is not None else None
+        return None if file is None else file[0]
 
     @staticmethod
     def is_dir(path: Path) -> bool:
@@ -126,17 +128,19 @@ class Tree:
             for name in _after(list(TOP), after):
                 yield name, Stat(True, mtime=self.started)
             return
-        obj = self._object(path[0], path[1])
-        if obj is None:
+        shown = self._shown(path[0], path[1])
+        if shown is None:
             raise NotFound("/".join(path))
         if len(path) == 2:
             names = _after([*_fields(path[0]), LABELS, *TIMES], after)
         else:
-            names = sorted(obj.labels, key=B.enc)
+            names = sorted(shown.obj.labels, key=B.enc)
             if after is not None:
                 names = [n for n in names if B.enc(n) > B.enc(after)]
         for name in names:
-            yield name, self._stat_in(obj, path[0], (*path[2:], name))
+            file = shown.file((*path[2:], name))
+            if file is not None:
+                yield name, file[0]
 
     def listing(self, collection: str) -> list[str]:
         """Every name in images/ or containers/, in listing order: the same list while no
@@ -150,11 +154,11 @@ class Tree:
 
     def read(self, path: Path) -> bytes:
         """The contents of a file: its value and one newline."""
-        obj = self._object(path[0], path[1]) if len(path) >= 3 else None
-        value = _value(obj, path[2:]) if obj is not None else None
-        if value is None:
+        shown = self._shown(path[0], path[1]) if len(path) >= 3 else None
+        file = shown.file(path[2:]) if shown is not None else None
+        if file is None or file[1] is None:
             raise NotFound("/".join(path))
-        return B.enc(value) + b"\n"
+        return file[1]
 
     def resolve(self, path: Path, long: LongName) -> str | None:
         """The stored name in directory `path` that a long file name stands for."""
@@ -192,7 +196,7 @@ class Tree:
             if field is not None:
                 if path[2] in FIXED_ONCE_SET:
                     obj = self._object(path[0], path[1])
-                    if obj is not None and _value(obj, path[2:]):
+                    if obj is not None and _text(obj, path[2]):
                         raise NotPermitted(f"{path[2]} is fixed once set")
                 return field
         raise NotPermitted(f"{'/'.join(path)} is read-only")
@@ -291,6 +295,12 @@ class Tree:
 
     def _object(self, collection: str, name: str) -> Object | None:
         """The object as the store holds it now (cached while no commit happens)."""
+        shown = self._shown(collection, name)
+        return None if shown is None else shown.obj
+
+    def _shown(self, collection: str, name: str) -> Shown | None:
+        """The object and its files as the store holds them now (cached while no commit
+        happens)."""
         self._current()
         key = (collection, name)
         if key in self._objects:
@@ -298,20 +308,24 @@ class Tree:
             return self._objects[key]
         with self.store.read() as tx:
             obj = self._load(tx, collection, name)
-        self._objects[key] = obj
+        shown = None if obj is None else Shown(obj, self.readonly)
+        self._objects[key] = shown
         if len(self._objects) > CACHED_OBJECTS:
             self._objects.popitem(last=False)
-        return obj
+        return shown
 
     def _load(self, tx: Txn, collection: str, name: str) -> Object | None:
-        if collection == IMAGES:
-            images = Images(tx, self.namespace)
-            if images.exists(name):
-                return images.get(name)
-            return images.draft(name) if images.is_draft(name) else None
-        if collection == CONTAINERS:
-            containers = Containers(tx, self.namespace)
-            return containers.get(name) if containers.exists(name) else None
+        try:
+            if collection == IMAGES:
+                images = Images(tx, self.namespace)
+                try:
+                    return images.get(name)
+                except NotFound:
+                    return images.draft(name)
+            if collection == CONTAINERS:
+                return Containers(tx, self.namespace).get(name)
+        except NotFound:
+            pass
         return None
 
     def _names(
@@ -332,17 +346,6 @@ class Tree:
             if name != previous:  # an image and a draft of the same name show once
                 yield name
             previous = name
-
-    def _stat_in(self, obj: Object, collection: str, sub: Path) -> Stat | None:
-        times = {"mtime": obj.updated_at, "ctime": obj.updated_at}
-        if not sub or sub == (LABELS,):
-            return Stat(True, **times)
-        value = _value(obj, sub)
-        if value is None:
-            return None
-        fixed = sub[0] in TIMES or (sub[0] in FIXED_ONCE_SET and bool(value))
-        writable = not (self.readonly or fixed)
-        return Stat(False, len(B.enc(value)) + 1, writable=writable, **times)
 
     def _set_label(self, tx: Txn, collection: str, name: str, key: str, value: str) -> None:
         if collection == IMAGES:
@@ -381,6 +384,46 @@ class Tree:
             containers.update(Container(cid, runtime=Runtime(value)), "runtime")
 
 
+class Shown:
+    """An object, and its directories and files as the mount shows them, each made when
+    first asked for."""
+
+    __slots__ = ("obj", "readonly", "_files")
+
+    def __init__(self, obj: Object, readonly: bool) -> None:
+        self.obj = obj
+        self.readonly = readonly
+        when = obj.updated_at
+        directory = (Stat(True, mtime=when, ctime=when), None)
+        self._files: dict[Path, tuple[Stat, bytes | None]] = {
+            (): directory,
+            (LABELS,): directory,
+        }
+
+    def file(self, sub: Path) -> tuple[Stat, bytes | None] | None:
+        """The stat of the directory or file at `sub` (below the object's directory), and a
+        file's contents; None if there is none."""
+        try:
+            return self._files[sub]
+        except KeyError:
+            pass
+        text = None
+        if len(sub) == 1:
+            text = _text(self.obj, sub[0])
+        elif len(sub) == 2 and sub[0] == LABELS:
+            text = self.obj.labels.get(sub[1])
+        if text is None:
+            return None
+        data = B.enc(text) + b"\n"
+        fixed = sub[0] in TIMES or (sub[0] in FIXED_ONCE_SET and bool(text))
+        when = self.obj.updated_at
+        file = self._files[sub] = (
+            Stat(False, len(data), when, when, not (self.readonly or fixed)),
+            data,
+        )
+        return file
+
+
 def _after(names: list[str], after: str | None) -> list[str]:
     """The names that follow `after` in a listing of fixed order."""
     if after is None:
@@ -392,29 +435,29 @@ def _fields(collection: str) -> dict[str, Field]:
     return IMAGE_FIELDS if collection == IMAGES else CONTAINER_FIELDS
 
 
-def _value(obj: Object, sub: Path) -> str | None:
-    """The text of field `sub` (relative to the object directory), None if there is none."""
-    if len(sub) == 2 and sub[0] == LABELS:
-        return obj.labels.get(sub[1])
-    if len(sub) != 1:
-        return None
-    field = sub[0]
+def _text(obj: Object, field: str) -> str | None:
+    """The text of a field file of an object, None if the object has no such field."""
     if field == "createdat":
         return format_time(obj.created_at)
     if field == "updatedat":
         return format_time(obj.updated_at)
     if isinstance(obj, Image):
         target = obj.target
-        return {
-            "digest": target.digest,
-            "mediatype": target.media_type,
-            "size": str(target.size) if target.size else "",
-        }.get(field)
-    values = {
-        "image": obj.image,
-        "spec": B.dec(obj.spec.value) if obj.spec is not None else "",
-        "snapshotkey": obj.snapshot_key,
-        "runtime": obj.runtime.name,
-        "snapshotter": obj.snapshotter,
-    }
-    return values.get(field)
+        if field == "digest":
+            return target.digest
+        if field == "mediatype":
+            return target.media_type
+        if field == "size":
+            return str(target.size) if target.size else ""
+        return None
+    if field == "image":
+        return obj.image
+    if field == "spec":
+        return B.dec(obj.spec.value) if obj.spec is not None else ""
+    if field == "snapshotkey":
+        return obj.snapshot_key
+    if field == "runtime":
+        return obj.runtime.name
+    if field == "snapshotter":
+        return obj.snapshotter
+    return None
