@@ -86,8 +86,8 @@ class Containers:
         return self.tx.bucket(B.V1, B.enc(self.namespace), B.CONTAINERS)
 
     def _bucket(self, cid: str) -> Bucket:
-        containers = self._containers()
-        bucket = containers.bucket(B.enc(cid)) if containers and cid else None
+        # one lookup: a container's bucket exists only inside an existing containers bucket
+        bucket = self.tx.bucket(B.V1, B.enc(self.namespace), B.CONTAINERS, B.enc(cid))
         if bucket is None:
             raise NotFound(self._describe(cid))
         return bucket

@@ -97,8 +97,8 @@ class Images:
         return self.tx.bucket(B.METAFS, B.DRAFTS, B.enc(self.namespace))
 
     def _bucket(self, name: str) -> Bucket:
-        images = self._images()
-        bucket = images.bucket(B.enc(name)) if images else None
+        # one lookup: an image's bucket exists only inside an existing images bucket
+        bucket = self.tx.bucket(B.V1, B.enc(self.namespace), B.IMAGES, B.enc(name))
         if bucket is None:
             raise NotFound(self._describe(name))
         return bucket

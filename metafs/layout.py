@@ -133,6 +133,54 @@ def seek_key(full_key: bytes) -> bytes:
     return full_key if len(full_key) <= DIRECT_MAX else full_key[:_PREFIX_LEN]
 
 
+def walk(txn: lmdb.Transaction, prefix: bytes) -> Iterator[tuple[tuple[bytes, ...], bytes]]:
+    """(names below `prefix`, value) of every plain key under the bucket whose full key is
+    `prefix`, in full-key order: one pass over an object.
+
+    Direct keys without escaped NULs, nearly all of them, are decoded straight from the LMDB
+    cursor; from the first folded key on, the sorting `Cursor` takes over. Direct and folded
+    keys never interleave out of order (a direct key is shorter than a folded key's prefix),
+    so handing over there loses and repeats nothing.
+    """
+    skip = len(prefix)
+    if skip > DIRECT_MAX:
+        yield from _walk_sorted(txn, prefix, prefix)
+        return
+    cur = txn.cursor()
+    if not cur.set_range(prefix):
+        return
+    for key, value in cur.iternext():
+        if key[:skip] != prefix:
+            return
+        if len(key) == FOLDED_LEN:
+            yield from _walk_sorted(txn, prefix, key[:_PREFIX_LEN])
+            return
+        if key[-1] != KEY:
+            continue  # a bucket's marker
+        rest = key[skip:]
+        parts = rest.split(b"\x00")
+        if len(parts) == 2 and parts[1] == b"\x02":  # the common case: a key in the bucket
+            yield (parts[0],), value
+            continue
+        names = key_names(rest)
+        if names is not None:
+            yield names, value
+
+
+def _walk_sorted(
+    txn: lmdb.Transaction, prefix: bytes, start: bytes
+) -> Iterator[tuple[tuple[bytes, ...], bytes]]:
+    cursor = Cursor(txn)
+    cursor.seek(start)
+    skip = len(prefix)
+    for full, value, _key in cursor.entries():
+        if not full.startswith(prefix):
+            return
+        names = key_names(full[skip:])
+        if names is not None:
+            yield names, value
+
+
 class Cursor:
     """Iterates stored entries in full-key order, sorting folded groups as it meets them."""
 

@@ -396,16 +396,7 @@ class Bucket:
         """(path below this bucket, value) of every plain key in it and in the buckets nested
         in it, in bolt's order: a whole object read in one pass. Do not change the store while
         walking."""
-        prefix = self._prefix
-        skip = len(prefix)
-        cursor = self.tx._cursor()
-        cursor.seek(prefix)
-        for full, value, _key in cursor.entries():
-            if not full.startswith(prefix):
-                return
-            names = layout.key_names(full[skip:])
-            if names is not None:
-                yield names, value
+        return layout.walk(self.tx._txn, self._prefix)
 
     def is_empty(self) -> bool:
         return next(self.items(), None) is None
