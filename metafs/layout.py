@@ -159,8 +159,12 @@ def walk(txn: lmdb.Transaction, prefix: bytes) -> Iterator[tuple[tuple[bytes, ..
             continue  # a bucket's marker
         rest = key[skip:]
         parts = rest.split(b"\x00")
-        if len(parts) == 2 and parts[1] == b"\x02":  # the common case: a key in the bucket
+        # a key in the bucket, or in a bucket nested in it: no escaped NUL can hide in these
+        if len(parts) == 2 and parts[1] == b"\x02":
             yield (parts[0],), value
+            continue
+        if len(parts) == 3 and parts[2] == b"\x02" and parts[1][:1] == b"\x01":
+            yield (parts[0], parts[1][1:]), value
             continue
         names = key_names(rest)
         if names is not None:
