@@ -8,8 +8,8 @@ judges the buffer:
   made it so fails with EINVAL (bash prints `write error: Invalid argument`);
 - a line value is complete when the buffer ends in a newline (what `echo` writes), the spec
   when it holds a whole JSON object; the value is returned and committed right away;
-- otherwise it is incomplete (None) and waits for more data, or for the close (`final`), when
-  the buffer as it is must be valid.
+- otherwise it is incomplete (None) and waits for more data, or for the release of the file
+  after its last close, or an fsync (`final`), when the buffer as it is must be valid.
 
 One trailing newline is not part of a value; `cat` prints the value and one newline.
 """
