@@ -41,7 +41,7 @@ class MountOptions:
     default_runtime: str = DEFAULT_RUNTIME
     default_spec: AnyValue = field(default_factory=lambda: EMPTY_SPEC)
     cache_timeout: float = 0.9
-    max_nodes: int = 50_000
+    max_nodes: int = 100_000
     max_map_size: int = DEFAULT_MAX_MAP_SIZE
     log_file: Path | None = None
     debug: bool = False
