@@ -316,18 +316,13 @@ class Images:
 def _read(name: str, bucket: Bucket) -> Image:
     image = Image(name)
     target = image.target
-    for path, value in bucket.walk():  # one pass over the whole image
-        if len(path) == 1:
-            if path[0] == B.CREATEDAT and value:
-                image.created_at = decode_time(value)
-            elif path[0] == B.UPDATEDAT and value:
-                image.updated_at = decode_time(value)
-        elif len(path) == 2:
+    labels, annotations = image.labels, target.annotations
+    for path, value in bucket.walk():  # one pass over the whole image (the mount's hot path)
+        if len(path) == 2:
             sub, key = path
             if sub == B.LABELS:
-                image.labels[B.dec(key)] = B.dec(value)
-            elif sub == B.ANNOTATIONS:
-                target.annotations[B.dec(key)] = B.dec(value)
+                labels[key.decode("utf-8", "surrogateescape")] = value.decode(
+                    "utf-8", "surrogateescape")
             elif sub == B.TARGET:
                 if key == B.DIGEST:
                     target.digest = B.dec(value)
@@ -335,6 +330,13 @@ def _read(name: str, bucket: Bucket) -> Image:
                     target.media_type = B.dec(value)
                 elif key == B.SIZE:
                     target.size = read_varint(value)
+            elif sub == B.ANNOTATIONS:
+                annotations[B.dec(key)] = B.dec(value)
+        elif len(path) == 1 and value:
+            if path[0] == B.CREATEDAT:
+                image.created_at = decode_time(value)
+            elif path[0] == B.UPDATEDAT:
+                image.updated_at = decode_time(value)
     return image
 
 
