@@ -1,8 +1,16 @@
-"""The README's Python example runs as shown and prints what its comments say."""
+"""The README's examples work exactly as shown: the Python example, and the shell session on
+a real mount of the sample store."""
 
 import contextlib
 import io
+import re
+import subprocess
+import sys
 from pathlib import Path
+
+from conftest import ENV
+
+from metafs import samples
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -18,3 +26,36 @@ def test_readme_python_example_prints_what_it_shows(tmp_path):
     first, second = out.getvalue().splitlines()
     assert f"# {first}" in code
     assert f"# {second}" in code
+
+
+def console_session(text: str) -> list[tuple[str, str]]:
+    """(command, what it prints) of each `$ ` line of the README's console block."""
+    block = text.split("```console\n", 1)[1].split("```", 1)[0]
+    steps: list[tuple[str, list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        else:
+            steps[-1][1].append(line)
+    return [(command, "".join(f"{line}\n" for line in out)) for command, out in steps]
+
+
+def test_readme_shell_session_works_as_shown(mount_factory):
+    """Every command of the README's session, on a mount of the sample store, prints exactly
+    what the README shows (bash -c says "bash: line 1:" where an interactive bash says "bash:",
+    and `ls` is given -C, as at a terminal)."""
+    mnt, _store = mount_factory(fill=lambda store: samples.fill(store, "default"))
+    steps = console_session(README.read_text())
+    assert steps[0] == ("scripts/run", "...\nmetafs: mounted on /tmp/metafs\n...\n")
+    assert steps[1] == ("cd /tmp/metafs", "")
+    assert steps[-1] == ("cd / && metafs umount /tmp/metafs", "")
+    for command, shown in steps[2:-1]:
+        # at a terminal, ls prints columns; here its output is a pipe
+        done = mnt.sh(re.sub(r"^ls(?! -1)", "COLUMNS=80 ls -C", command))
+        printed = re.sub(r"^bash: line \d+: ", "bash: ", done.stdout + done.stderr, flags=re.M)
+        assert printed == shown, command
+        assert (done.returncode == 0) == ("error" not in shown and "not permitted" not in shown)
+    umount = subprocess.run([sys.executable, "-m", "metafs", "umount", str(mnt.path)],
+                            env=ENV, capture_output=True, text=True, check=True)
+    assert umount.stdout == umount.stderr == ""
+    assert mnt.proc.wait(timeout=10) == 0
