@@ -49,6 +49,7 @@ from .tree import TOP as OBJECT_COLLECTIONS
 log = logging.getLogger("metafs.mount")
 
 ROOT = pyfuse3.ROOT_INODE
+LISTING_TTL = 5.0  # seconds a listing of images/ or containers/ is kept after its last use
 XATTR_PREFIX = b"user."
 
 
@@ -76,12 +77,13 @@ def handler(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class Node:
-    __slots__ = ("parent", "name", "lookups")
+    __slots__ = ("parent", "name", "lookups", "children")
 
     def __init__(self, parent: int, name: str) -> None:
         self.parent = parent
         self.name = name
         self.lookups = 0
+        self.children = 0  # nodes whose parent this is
 
 
 @dataclass
@@ -152,6 +154,7 @@ class Operations(pyfuse3.Operations):
         self._next_fh = 1
         self._pending: set[int] = set()  # labels created by open files, not yet given a value
         self._recent: OrderedDict[int, None] = OrderedDict()  # object dirs, last looked up last
+        self._evicting = 0  # nodes the kernel was asked to forget since the last sweep tick
         self._listed: dict[str, tuple[list[str], list[bytes]]] = {}  # see _collection_filenames
 
     def init(self) -> None:
@@ -182,6 +185,7 @@ class Operations(pyfuse3.Operations):
         ino = self._next_ino
         self._next_ino += 1
         self._nodes[ino] = Node(parent, name)
+        self._nodes[parent].children += 1
         self._index[(parent, name)] = ino
         return ino, True
 
@@ -192,30 +196,48 @@ class Operations(pyfuse3.Operations):
             self._recent.move_to_end(ino)
 
     async def sweep(self, interval: float = 0.5) -> None:
-        """Keep the node table near `max_nodes` by letting the kernel forget old subtrees."""
+        """Keep the node table near `max_nodes` by letting the kernel forget old subtrees, and
+        drop listings no one has read for a while."""
         while True:
             await trio.sleep(interval)
             try:
+                self._evicting = 0  # what was asked for a tick ago is forgotten by now
                 self._sweep()
+                self.tree.drop_idle_listings(LISTING_TTL)
+                self._listed = {
+                    collection: cached for collection, cached in self._listed.items()
+                    if self.tree.holds_listing(collection, cached[0])
+                }
             except Exception:
                 log.exception("sweep")
 
     def _sweep(self) -> None:
-        excess = len(self._nodes) - self.max_nodes
+        """Ask the kernel to forget the least recently used object directories, enough of them
+        to bring the nodes back to `max_nodes` (also called while a big listing is read)."""
+        excess = len(self._nodes) - self._evicting - self.max_nodes
         if excess <= 0 or self.notifier is None:
             return
-        # an object directory brings about ten nodes with it
-        for _ in range(min(len(self._recent), excess // 10 + 1)):
+        while excess > 0 and self._recent:
             ino, _ = self._recent.popitem(last=False)
             node = self._nodes.get(ino)
-            if node is not None:
-                parent = self._path(node.parent)
-                self.notifier.entry(node.parent, self._filename(parent, node.name))
+            if node is None:
+                continue
+            labels = self._nodes.get(self._index.get((ino, LABELS), 0))
+            subtree = 1 + node.children + (labels.children if labels is not None else 0)
+            self._evicting += subtree
+            excess -= subtree
+            parent = self._path(node.parent)
+            self.notifier.entry(node.parent, self._filename(parent, node.name))
 
     def _drop(self, ino: int) -> None:
         self._recent.pop(ino, None)
         node = self._nodes.pop(ino, None)
-        if node is not None and self._index.get((node.parent, node.name)) == ino:
+        if node is None:
+            return
+        parent = self._nodes.get(node.parent)
+        if parent is not None:
+            parent.children -= 1
+        if self._index.get((node.parent, node.name)) == ino:
             del self._index[(node.parent, node.name)]
 
     def _unlink_node(self, parent: int, name: str) -> None:
@@ -535,6 +557,7 @@ class Operations(pyfuse3.Operations):
             self._nodes[ino].lookups += 1
             self._touch(handle.ino, ino)
             handle.offset, handle.last = i + 1, name
+        self._sweep()  # a listing of 100k entries makes 100k nodes in a fraction of a second
 
     def _collection_filenames(self, collection: str, listing: list[str]) -> list[bytes]:
         """The file names of a collection's listing, escaped once per listing."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import heapq
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,6 +106,7 @@ class Tree:
         # for each of its files.
         self._objects: OrderedDict[tuple[str, str], Shown | None] = OrderedDict()
         self._listings: dict[str, list[str]] = {}
+        self._listed_at: dict[str, float] = {}  # when each listing was last asked for
         self._generation = -1
 
     # ---- reading ------------------------------------------------------------------------
@@ -146,11 +148,22 @@ class Tree:
         """Every name in images/ or containers/, in listing order: the same list while no
         commit happens, so that `ls` (which asks in ~200-entry pieces) reads the store once."""
         self._current()
+        self._listed_at[collection] = time.monotonic()
         names = self._listings.get(collection)
         if names is None:
             with self.store.read() as tx:
                 names = self._listings[collection] = list(self._names(tx, collection, None))
         return names
+
+    def drop_idle_listings(self, idle: float) -> None:
+        """Forget listings not asked for in `idle` seconds: one of 100k names is ~10 MB."""
+        now = time.monotonic()
+        for collection in list(self._listings):
+            if now - self._listed_at.get(collection, 0.0) > idle:
+                del self._listings[collection]
+
+    def holds_listing(self, collection: str, names: list[str]) -> bool:
+        return self._listings.get(collection) is names
 
     def read(self, path: Path) -> bytes:
         """The contents of a file: its value and one newline."""
