@@ -8,6 +8,7 @@ environment must never cross a fork(). SIGINT, SIGTERM and SIGHUP unmount cleanl
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -30,6 +31,7 @@ log = logging.getLogger("metafs.mount")
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 MAPPED_STORE_LIMIT = 64 << 20
+_malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only
 
 
 @dataclass
@@ -142,24 +144,34 @@ async def _run(
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
             nursery.start_soon(_on_signal, signals)
             nursery.start_soon(ops.sweep)
-            nursery.start_soon(_release_store_pages, store)
+            nursery.start_soon(_release_memory, store)
             if ready is not None:
                 ready(None)
             await (pyfuse3.main(1, 1) if one_worker else pyfuse3.main())
             nursery.cancel_scope.cancel()
 
 
-async def _release_store_pages(store: Store, interval: float = 1.0) -> None:
-    """Keep the store's pages mapped into the daemon below `MAPPED_STORE_LIMIT`: a walk of
-    the tree reads the whole database, which would otherwise stay in the daemon's resident
-    memory for good (the pages stay in the page cache either way)."""
+async def _release_memory(store: Store, interval: float = 1.0, trim_every: int = 10) -> None:
+    """Keep the daemon's resident memory bounded.
+
+    - The store's pages mapped into the daemon stay below `MAPPED_STORE_LIMIT`: a walk of the
+      tree reads the whole database, which would otherwise stay in the daemon's resident memory
+      for good (the pages stay in the page cache either way).
+    - Every `trim_every` intervals, the C heap's free memory goes back to the system
+      (`malloc_trim`): the node sweep and dropped listings free memory in blocks that malloc
+      would otherwise keep (measured: about 10 MB after a walk of 100k images).
+    """
+    ticks = 0
     while True:
         await trio.sleep(interval)
+        ticks += 1
         try:
             if _resident_file_bytes() > MAPPED_STORE_LIMIT:
                 store.release_pages()
+            if ticks % trim_every == 0 and _malloc_trim is not None:
+                _malloc_trim(0)
         except Exception:
-            log.exception("releasing the store's pages")
+            log.exception("releasing memory")
 
 
 def _resident_file_bytes() -> int:
