@@ -212,11 +212,13 @@ class Operations(pyfuse3.Operations):
                 log.exception("sweep")
 
     def _sweep(self) -> None:
-        """Ask the kernel to forget the least recently used object directories, enough of them
-        to bring the nodes back to `max_nodes` (also called while a big listing is read)."""
-        excess = len(self._nodes) - self._evicting - self.max_nodes
-        if excess <= 0 or self.notifier is None:
+        """Past `max_nodes`, ask the kernel to forget the least recently used object
+        directories, enough of them to bring the nodes down to 90% of it: evictions come in
+        batches, not one per new entry (also called while a big listing is read)."""
+        kept = len(self._nodes) - self._evicting
+        if kept <= self.max_nodes or self.notifier is None:
             return
+        excess = kept - self.max_nodes * 9 // 10
         while excess > 0 and self._recent:
             ino, _ = self._recent.popitem(last=False)
             node = self._nodes.get(ino)
