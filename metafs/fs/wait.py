@@ -8,6 +8,13 @@ without). `install()` puts a plain `poll()` of the device first: a request that 
 coming, and only an idle mount waits through trio. Signal handling and the node sweep, trio
 tasks, thus run within a few milliseconds.
 
+When the daemon may run on more than one CPU, it first polls without sleeping for `SPIN_S`
+after each request: the next request of a syscall (a `stat` is lookups, an `echo` a lookup,
+open, write and release) arrives within that, and is then taken without the wake-up of a
+halted vCPU, which is most of what a request costs unpinned (measured: stat of a new field
+128 -> 70 µs, open+read+close 4x faster). Pinned to one CPU, the client cannot run while
+the daemon spins, so it does not.
+
 The wait is a private function of pyfuse3 (3.5), looked up by its worker loop on every request;
 if it is missing, nothing is replaced and the mount runs pyfuse3's loop as it is. It must run
 with one worker (`pyfuse3.main(1, 1)`), which costs nothing: the handlers never await, so a
@@ -25,6 +32,7 @@ import trio
 
 POLL_MS = 5
 YIELD_S = 0.002
+SPIN_S = 0.00005
 
 
 def install() -> bool:
@@ -35,14 +43,22 @@ def install() -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     yielded = 0.0
+    spin = _several_cpus()
 
     async def wait_readable() -> bool:
         """True when a request can be read, False when the session is closing."""
-        nonlocal yielded
-        if poller.poll(POLL_MS):
+        nonlocal yielded, spin
+        ready = poller.poll(0)
+        if not ready and spin:
+            deadline = time.perf_counter() + SPIN_S
+            while not ready and time.perf_counter() < deadline:
+                os.sched_yield()
+                ready = poller.poll(0)
+        if ready or poller.poll(POLL_MS):
             now = time.monotonic()
             if now - yielded >= YIELD_S:
                 yielded = now
+                spin = _several_cpus()  # `taskset -p` may change it while mounted
                 await trio.lowlevel.cancel_shielded_checkpoint()
             return True
         try:
@@ -53,6 +69,10 @@ def install() -> bool:
 
     pyfuse3._wait_fuse_readable = wait_readable  # type: ignore[attr-defined]
     return True
+
+
+def _several_cpus() -> bool:
+    return len(os.sched_getaffinity(0)) > 1
 
 
 def _fuse_fd() -> int | None:
