@@ -48,12 +48,11 @@ def install() -> bool:
     async def wait_readable() -> bool:
         """True when a request can be read, False when the session is closing."""
         nonlocal yielded, spin
-        ready = poller.poll(0)
-        if not ready and spin:
+        ready = False
+        if spin:  # pinned, this would only be one more syscall per request
             deadline = time.perf_counter() + SPIN_S
-            while not ready and time.perf_counter() < deadline:
+            while not (ready := bool(poller.poll(0))) and time.perf_counter() < deadline:
                 os.sched_yield()
-                ready = poller.poll(0)
         if ready or poller.poll(POLL_MS):
             now = time.monotonic()
             if now - yielded >= YIELD_S:
