@@ -326,8 +326,7 @@ def _read(name: str, bucket: Bucket) -> Image:
         if len(path) == 2:
             sub, key = path
             if sub == B.LABELS:
-                labels[key.decode("utf-8", "surrogateescape")] = value.decode(
-                    "utf-8", "surrogateescape")
+                labels[B.dec(key)] = B.dec(value)
             elif sub == B.TARGET:
                 if key == B.DIGEST:
                     target.digest = B.dec(value)
