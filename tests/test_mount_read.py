@@ -132,6 +132,29 @@ def test_readdir_resumes_across_requests(mount_factory):
     assert mnt.sh("ls images | wc -l").stdout.strip() == "2000"
 
 
+def test_every_entry_has_its_own_inode(mount_factory):
+    """Fixed entries (fields, labels/, the times) get numbers derived from their directory's;
+    no two entries share one, a label named like a field included, and a number holds while
+    the kernel caches the entry."""
+
+    def fill_clashing(store):
+        for i in range(3):
+            make_image(store, f"img-{i}:1", {"digest": "a label", "size": "another"})
+        make_container(store, "c-1", labels={"spec": "x"})
+
+    mnt, _ = mount_factory(fill=fill_clashing)
+    listed = mnt.sh("find images containers -printf '%i %p\\n'", check=True).stdout.splitlines()
+    numbers = [line.split(" ", 1)[0] for line in listed]
+    assert len(listed) == 2 + 3 * 9 + 10 and len(set(numbers)) == len(numbers)
+    twice = mnt.sh("stat -c %i images/img-1:1/digest images/img-1:1/labels/digest "
+                   "containers/c-1/labels containers/c-1/labels/spec; "
+                   "stat -c %i images/img-1:1/digest images/img-1:1/labels/digest "
+                   "containers/c-1/labels containers/c-1/labels/spec", check=True).stdout.split()
+    assert twice[:4] == twice[4:] and len(set(twice)) == 4
+    assert mnt.sh("cat images/img-1:1/labels/digest containers/c-1/labels/spec").stdout == (
+        "a label\nx\n")
+
+
 def test_walked_nodes_are_forgotten_past_max_nodes(mount_factory):
     """The daemon's memory follows a bound, not the number of objects walked: past
     --max-nodes it lets the kernel forget old subtrees, and their nodes are freed (a fresh

@@ -23,7 +23,7 @@ import trio
 from ..codec import AnyValue
 from ..store import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Store
 from . import wait
-from .operations import Operations
+from .operations import MAX_NODES, Operations
 from .resources import ResourceTree
 from .tree import DEFAULT_RUNTIME, EMPTY_SPEC
 
@@ -43,7 +43,7 @@ class MountOptions:
     default_runtime: str = DEFAULT_RUNTIME
     default_spec: AnyValue = field(default_factory=lambda: EMPTY_SPEC)
     cache_timeout: float = 0.9
-    max_nodes: int = 100_000
+    max_nodes: int = MAX_NODES
     max_map_size: int = DEFAULT_MAX_MAP_SIZE
     log_file: Path | None = None
     debug: bool = False

@@ -4,6 +4,10 @@
   found by walking up. Numbers are never reused within a mount. A node lives while the kernel
   holds a lookup reference to it (every `lookup`, `mkdir`, `create` and listed entry adds one,
   `forget` drops them) and is then deleted, so memory follows what the kernel caches.
+- The fixed entries of an object directory (`digest`, `labels`, `createdat`, ...) have no
+  node: node numbers are multiples of `STRIDE`, and entry k of `FIXED` in directory d is
+  inode d + k. Most of what a walk shows is such an entry (six of the ten inodes of an image),
+  so the node table holds about 2.5 times as many objects.
 - A file handle opened for writing collects what is written (see `fields.py`); a complete
   valid value is committed in the `write()` that completes it, an invalid one fails that
   `write()` with EINVAL, a value still incomplete is judged at fsync or release (there is no
@@ -14,8 +18,8 @@
 - Memory: the kernel keeps what was walked cached, and so holds references to every node.
   Past `max_nodes`, the least recently looked-up object directories are invalidated; the
   kernel then forgets their subtrees and the nodes are freed. A node costs about 300 bytes;
-  the default, 100k, holds a walk of 10k images without churn (invalidated directories must
-  be looked up again, which doubles the cost of a repeated `grep -r`).
+  the default, 50k, holds a walk of 10k images (43k nodes) without churn (invalidated
+  directories must be looked up again, which doubles the cost of a repeated `grep -r`).
 - Coherence: entries and attributes are cached by the kernel for `timeout` seconds (below one
   second, so another process's change shows within it); changes made through the mount
   invalidate the touched files at once, from a thread, since notifying the kernel may block.
@@ -43,12 +47,16 @@ from .. import buckets as B
 from ..codec import now_ns
 from ..errors import InvalidArgument, MetafsError
 from . import fields, names, resources
-from .tree import LABELS, Path, Stat, Tree
+from .tree import FIXED_ENTRIES, LABELS, Path, Stat, Tree
 from .tree import TOP as OBJECT_COLLECTIONS
 
 log = logging.getLogger("metafs.mount")
 
 ROOT = pyfuse3.ROOT_INODE
+STRIDE = 16  # node numbers are its multiples; see _fixed
+FIXED = {name: k for k, name in enumerate(FIXED_ENTRIES, start=1)}
+assert len(FIXED) < STRIDE
+MAX_NODES = 50_000
 LISTING_TTL = 5.0  # seconds a listing of images/ or containers/ is kept after its last use
 XATTR_PREFIX = b"user."
 
@@ -77,13 +85,14 @@ def handler(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class Node:
-    __slots__ = ("parent", "name", "lookups", "children")
+    __slots__ = ("parent", "name", "lookups", "children", "fixed")
 
     def __init__(self, parent: int, name: str) -> None:
         self.parent = parent
         self.name = name
         self.lookups = 0
-        self.children = 0  # nodes whose parent this is
+        self.children = 0  # nodes below this one whose nearest node ancestor this is
+        self.fixed = 0  # bit k: the kernel was given fixed entry k of this directory
 
 
 @dataclass
@@ -138,7 +147,7 @@ class Notifier:
 class Operations(pyfuse3.Operations):
     enable_writeback_cache = False  # write errors must reach the writer
 
-    def __init__(self, tree: Tree, *, timeout: float = 0.9, max_nodes: int = 100_000) -> None:
+    def __init__(self, tree: Tree, *, timeout: float = 0.9, max_nodes: int = MAX_NODES) -> None:
         super().__init__()
         self.tree = tree
         self.timeout = timeout
@@ -148,7 +157,8 @@ class Operations(pyfuse3.Operations):
         self._nodes: dict[int, Node] = {ROOT: Node(0, "")}
         self._nodes[ROOT].lookups = 1
         self._index: dict[tuple[int, str], int] = {}
-        self._next_ino = ROOT + 1
+        self._collections: set[int] = set()  # the nodes of images/ and containers/
+        self._next_ino = STRIDE
         self._files: dict[int, FileHandle] = {}
         self._dirs: dict[int, DirHandle] = {}
         self._next_fh = 1
@@ -168,30 +178,65 @@ class Operations(pyfuse3.Operations):
 
     def _path(self, ino: int) -> Path:
         parts = []
-        node = self._nodes.get(ino)
-        if node is None:
-            raise pyfuse3.FUSEError(errno.ENOENT)
         while ino != ROOT:
+            k = ino % STRIDE
+            if k and ino > STRIDE:  # a fixed entry
+                parts.append(FIXED_ENTRIES[k - 1])
+                ino -= k
+                continue
+            node = self._nodes.get(ino)
+            if node is None:
+                raise pyfuse3.FUSEError(errno.ENOENT)
             parts.append(node.name)
             ino = node.parent
-            node = self._nodes[ino]
         return tuple(reversed(parts))
+
+    @staticmethod
+    def _owner(ino: int) -> int:
+        """The node of `ino`: itself, or the directory of a fixed entry."""
+        return ino - ino % STRIDE if ino > STRIDE else ino
+
+    def _parent(self, ino: int) -> int:
+        owner = self._owner(ino)
+        return owner if owner != ino else self._nodes[ino].parent
 
     def _node_for(self, parent: int, name: str) -> tuple[int, bool]:
         """The inode of `name` in `parent`, made if new; and whether it was made."""
+        k = FIXED.get(name)
+        if k is not None and parent % STRIDE == 0:
+            directory = self._nodes.get(parent)
+            if directory is not None and directory.parent in self._collections:
+                directory.fixed |= 1 << k
+                return parent + k, False
         ino = self._index.get((parent, name))
         if ino is not None:
             return ino, False
         ino = self._next_ino
-        self._next_ino += 1
+        self._next_ino += STRIDE
         self._nodes[ino] = Node(parent, name)
-        self._nodes[parent].children += 1
+        self._nodes[self._owner(parent)].children += 1
         self._index[(parent, name)] = ino
+        if parent == ROOT and name in OBJECT_COLLECTIONS:
+            self._collections.add(ino)
         return ino, True
 
+    def _fixed(self, directory: int, name: str) -> int | None:
+        """The inode of a fixed entry of an object directory, if the kernel was given it."""
+        node = self._nodes.get(directory)
+        k = FIXED[name]
+        return directory + k if node is not None and node.fixed >> k & 1 else None
+
+    def _hold(self, ino: int) -> None:
+        """Count one more lookup reference the kernel holds (fixed entries are not counted)."""
+        node = self._nodes.get(ino)
+        if node is not None:
+            node.lookups += 1
+
     def _touch(self, parent: int, ino: int) -> None:
-        """Note the use of an object directory (a child of images/ or containers/)."""
-        if self._nodes[parent].parent == ROOT:
+        """Note the use of a directory of a top-level one (an image, a container, a content
+        record...): the sweep evicts those least recently used."""
+        node = self._nodes.get(parent)
+        if node is not None and node.parent == ROOT:
             self._recent[ino] = None
             self._recent.move_to_end(ino)
 
@@ -224,10 +269,8 @@ class Operations(pyfuse3.Operations):
             node = self._nodes.get(ino)
             if node is None:
                 continue
-            labels = self._nodes.get(self._index.get((ino, LABELS), 0))
-            subtree = 1 + node.children + (labels.children if labels is not None else 0)
-            self._evicting += subtree
-            excess -= subtree
+            self._evicting += 1 + node.children
+            excess -= 1 + node.children
             parent = self._path(node.parent)
             self.notifier.entry(node.parent, self._filename(parent, node.name))
 
@@ -236,11 +279,12 @@ class Operations(pyfuse3.Operations):
         node = self._nodes.pop(ino, None)
         if node is None:
             return
-        parent = self._nodes.get(node.parent)
-        if parent is not None:
-            parent.children -= 1
+        owner = self._nodes.get(self._owner(node.parent))
+        if owner is not None:
+            owner.children -= 1
         if self._index.get((node.parent, node.name)) == ino:
             del self._index[(node.parent, node.name)]
+        self._collections.discard(ino)
 
     def _unlink_node(self, parent: int, name: str) -> None:
         """Forget the name of a removed entry; the node lives on until the kernel forgets it."""
@@ -248,7 +292,7 @@ class Operations(pyfuse3.Operations):
 
     def _entry(self, parent: int, name: str, st: Stat) -> pyfuse3.EntryAttributes:
         ino, _ = self._node_for(parent, name)
-        self._nodes[ino].lookups += 1
+        self._hold(ino)
         self._touch(parent, ino)
         return self._attrs(ino, st)
 
@@ -314,8 +358,8 @@ class Operations(pyfuse3.Operations):
     def lookup(self, parent: int, filename: bytes, ctx: Any = None) -> pyfuse3.EntryAttributes:
         parent_path = self._path(parent)
         if filename in (b".", b".."):
-            ino = parent if filename == b"." else (self._nodes[parent].parent or ROOT)
-            self._nodes[ino].lookups += 1
+            ino = parent if filename == b"." else (self._parent(parent) or ROOT)
+            self._hold(ino)
             return self._attrs(ino, self._stat(ino, self._path(ino)))
         name = self._name(parent_path, filename)
         ino = self._index.get((parent, name))
@@ -411,7 +455,7 @@ class Operations(pyfuse3.Operations):
             st = Stat(False, 0, now_ns(), writable=True)
         field = self._writable_field(ino, path)
         info = self._open(ino, field)
-        self._nodes[ino].lookups += 1
+        self._hold(ino)
         return info, self._attrs(ino, st)
 
     @handler
@@ -446,8 +490,10 @@ class Operations(pyfuse3.Operations):
         try:
             self._settle(handle, final=True)
         except MetafsError as exc:
-            known = handle.ino in self._nodes
-            path = "/".join(self._path(handle.ino)) if known else f"inode {handle.ino}"
+            try:
+                path = "/".join(self._path(handle.ino))
+            except pyfuse3.FUSEError:
+                path = f"inode {handle.ino}"
             log.warning("%s: a value left incomplete at close was not stored: %s", path, exc)
         finally:
             if handle.ino in self._pending and not any(
@@ -491,9 +537,9 @@ class Operations(pyfuse3.Operations):
         path = self._path(ino)
         obj = ino
         for _ in range(len(path) - 2):
-            obj = self._nodes[obj].parent
+            obj = self._parent(obj)
         for name in ("updatedat", LABELS):
-            sibling = self._index.get((obj, name))
+            sibling = self._fixed(obj, name)
             if sibling is not None:
                 self.notifier.inode(sibling)
         self.notifier.inode(obj)
@@ -532,7 +578,7 @@ class Operations(pyfuse3.Operations):
                 if made:
                     self._drop(ino)
                 return
-            self._nodes[ino].lookups += 1
+            self._hold(ino)
             handle.offset, handle.last = offset, name
 
     def _readdir_collection(
@@ -556,7 +602,7 @@ class Operations(pyfuse3.Operations):
                 if made:
                     self._drop(ino)
                 return
-            self._nodes[ino].lookups += 1
+            self._hold(ino)
             self._touch(handle.ino, ino)
             handle.offset, handle.last = i + 1, name
         self._sweep()  # a listing of 100k entries makes 100k nodes in a fraction of a second
@@ -690,7 +736,7 @@ class Operations(pyfuse3.Operations):
         if self.notifier is None:
             return
         self.notifier.inode(obj)
-        labels = self._index.get((obj, LABELS))
+        labels = self._fixed(obj, LABELS)
         if labels is None:
             return
         self.notifier.inode(labels)

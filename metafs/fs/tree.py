@@ -53,6 +53,8 @@ CONTAINER_FIELDS = {
 }
 FIXED_ONCE_SET = ("runtime", "snapshotter")
 TIMES = ("createdat", "updatedat")
+# every name an image or container directory holds besides labels/<key>
+FIXED_ENTRIES = tuple(dict.fromkeys((LABELS, *TIMES, *IMAGE_FIELDS, *CONTAINER_FIELDS)))
 
 DEFAULT_RUNTIME = "io.containerd.runc.v2"
 EMPTY_SPEC = AnyValue(SPEC_TYPE_URL, b"{}")
