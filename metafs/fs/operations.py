@@ -35,7 +35,6 @@ import stat
 import sys
 import threading
 from bisect import bisect_right
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -85,13 +84,17 @@ def handler(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class Node:
-    __slots__ = ("parent", "name", "lookups", "children", "fixed")
+    """A name the kernel holds an inode for. Its node children (`kids`, by name) include
+    those of its fixed entries: an object directory's labels/<key> are kids of the object
+    directory (its own names are all fixed, so they cannot clash)."""
+
+    __slots__ = ("parent", "name", "lookups", "kids", "fixed")
 
     def __init__(self, parent: int, name: str) -> None:
         self.parent = parent
         self.name = name
         self.lookups = 0
-        self.children = 0  # nodes below this one whose nearest node ancestor this is
+        self.kids: dict[str, int] | None = None
         self.fixed = 0  # bit k: the kernel was given fixed entry k of this directory
 
 
@@ -154,18 +157,21 @@ class Operations(pyfuse3.Operations):
         self.max_nodes = max_nodes
         self.uid, self.gid = os.getuid(), os.getgid()
         self.notifier: Notifier | None = None
+        # Every node, in the order of last use for the directories of top-level directories
+        # (see _touch), which the sweep evicts first-come.
         self._nodes: dict[int, Node] = {ROOT: Node(0, "")}
         self._nodes[ROOT].lookups = 1
-        self._index: dict[tuple[int, str], int] = {}
-        self._collections: set[int] = set()  # the nodes of images/ and containers/
+        self._tops: set[int] = set()  # the nodes of the top-level directories
+        self._collections: set[int] = set()  # of them, images/ and containers/
         self._next_ino = STRIDE
         self._files: dict[int, FileHandle] = {}
         self._dirs: dict[int, DirHandle] = {}
         self._next_fh = 1
         self._pending: set[int] = set()  # labels created by open files, not yet given a value
-        self._recent: OrderedDict[int, None] = OrderedDict()  # object dirs, last looked up last
-        self._evicting = 0  # nodes the kernel was asked to forget since the last sweep tick
-        self._listed: dict[str, tuple[list[str], list[bytes]]] = {}  # see _collection_filenames
+        # Directories the kernel was asked to forget and has not yet, with their node counts:
+        # it takes seconds to forget 100k after a big listing, and they must not count twice.
+        self._evicted: dict[int, int] = {}
+        self._evicting = 0  # their sum
 
     def init(self) -> None:
         self.notifier = Notifier()
@@ -200,6 +206,11 @@ class Operations(pyfuse3.Operations):
         owner = self._owner(ino)
         return owner if owner != ino else self._nodes[ino].parent
 
+    def _child(self, parent: int, name: str) -> int | None:
+        """The node of `name` in `parent`, if there is one."""
+        owner = self._nodes.get(self._owner(parent))
+        return owner.kids.get(name) if owner is not None and owner.kids else None
+
     def _node_for(self, parent: int, name: str) -> tuple[int, bool]:
         """The inode of `name` in `parent`, made if new; and whether it was made."""
         k = FIXED.get(name)
@@ -208,16 +219,21 @@ class Operations(pyfuse3.Operations):
             if directory is not None and directory.parent in self._collections:
                 directory.fixed |= 1 << k
                 return parent + k, False
-        ino = self._index.get((parent, name))
-        if ino is not None:
-            return ino, False
-        ino = self._next_ino
+        owner = self._nodes[self._owner(parent)]
+        kids = owner.kids
+        if kids is None:
+            kids = owner.kids = {}
+        else:
+            ino = kids.get(name)
+            if ino is not None:
+                return ino, False
+        ino = kids[name] = self._next_ino
         self._next_ino += STRIDE
         self._nodes[ino] = Node(parent, name)
-        self._nodes[self._owner(parent)].children += 1
-        self._index[(parent, name)] = ino
-        if parent == ROOT and name in OBJECT_COLLECTIONS:
-            self._collections.add(ino)
+        if parent == ROOT:
+            self._tops.add(ino)
+            if name in OBJECT_COLLECTIONS:
+                self._collections.add(ino)
         return ino, True
 
     def _fixed(self, directory: int, name: str) -> int | None:
@@ -235,10 +251,10 @@ class Operations(pyfuse3.Operations):
     def _touch(self, parent: int, ino: int) -> None:
         """Note the use of a directory of a top-level one (an image, a container, a content
         record...): the sweep evicts those least recently used."""
-        node = self._nodes.get(parent)
-        if node is not None and node.parent == ROOT:
-            self._recent[ino] = None
-            self._recent.move_to_end(ino)
+        if parent in self._tops:
+            self._nodes[ino] = self._nodes.pop(ino)
+            if self._evicted:  # looked up again before the kernel forgot it
+                self._evicting -= self._evicted.pop(ino, 0)
 
     async def sweep(self, interval: float = 0.5) -> None:
         """Keep the node table near `max_nodes` by letting the kernel forget old subtrees, and
@@ -246,13 +262,8 @@ class Operations(pyfuse3.Operations):
         while True:
             await trio.sleep(interval)
             try:
-                self._evicting = 0  # what was asked for a tick ago is forgotten by now
                 self._sweep()
                 self.tree.drop_idle_listings(LISTING_TTL)
-                self._listed = {
-                    collection: cached for collection, cached in self._listed.items()
-                    if self.tree.holds_listing(collection, cached[0])
-                }
             except Exception:
                 log.exception("sweep")
 
@@ -264,31 +275,37 @@ class Operations(pyfuse3.Operations):
         if kept <= self.max_nodes or self.notifier is None:
             return
         excess = kept - self.max_nodes * 9 // 10
-        while excess > 0 and self._recent:
-            ino, _ = self._recent.popitem(last=False)
-            node = self._nodes.get(ino)
-            if node is None:
-                continue
-            self._evicting += 1 + node.children
-            excess -= 1 + node.children
+        evicted = []
+        for ino, node in self._nodes.items():
+            if node.parent in self._tops and ino not in self._evicted:
+                evicted.append(ino)
+                size = self._evicted[ino] = 1 + (len(node.kids) if node.kids else 0)
+                self._evicting += size
+                excess -= size
+                if excess <= 0:
+                    break
+        for ino in evicted:
+            node = self._nodes[ino] = self._nodes.pop(ino)  # last: not scanned again soon
             parent = self._path(node.parent)
             self.notifier.entry(node.parent, self._filename(parent, node.name))
 
     def _drop(self, ino: int) -> None:
-        self._recent.pop(ino, None)
         node = self._nodes.pop(ino, None)
         if node is None:
             return
+        if self._evicted:
+            self._evicting -= self._evicted.pop(ino, 0)
         owner = self._nodes.get(self._owner(node.parent))
-        if owner is not None:
-            owner.children -= 1
-        if self._index.get((node.parent, node.name)) == ino:
-            del self._index[(node.parent, node.name)]
-        self._collections.discard(ino)
+        if owner is not None and owner.kids and owner.kids.get(node.name) == ino:
+            del owner.kids[node.name]
+        if node.parent == ROOT:
+            self._tops.discard(ino)
+            self._collections.discard(ino)
 
-    def _unlink_node(self, parent: int, name: str) -> None:
+    def _unlink_node(self, parent: int, name: str) -> int | None:
         """Forget the name of a removed entry; the node lives on until the kernel forgets it."""
-        self._index.pop((parent, name), None)
+        owner = self._nodes.get(self._owner(parent))
+        return owner.kids.pop(name, None) if owner is not None and owner.kids else None
 
     def _entry(self, parent: int, name: str, st: Stat) -> pyfuse3.EntryAttributes:
         ino, _ = self._node_for(parent, name)
@@ -362,7 +379,7 @@ class Operations(pyfuse3.Operations):
             self._hold(ino)
             return self._attrs(ino, self._stat(ino, self._path(ino)))
         name = self._name(parent_path, filename)
-        ino = self._index.get((parent, name))
+        ino = self._child(parent, name)
         st = self.tree.stat((*parent_path, name))
         if st is None:
             if ino is None or ino not in self._pending:
@@ -587,7 +604,6 @@ class Operations(pyfuse3.Operations):
         """images/ or containers/: entry i of the listing has offset i + 1; a listing goes on
         after the last name returned, even if the store changed meanwhile."""
         listing = self.tree.listing(handle.path[0])
-        filenames = self._collection_filenames(handle.path[0], listing)
         start = start_id
         if start_id == handle.offset and handle.last is not None:
             start = bisect_right(listing, B.enc(handle.last), key=B.enc)
@@ -598,7 +614,7 @@ class Operations(pyfuse3.Operations):
             name = listing[i]
             ino, made = self._node_for(handle.ino, name)
             attrs.st_ino = ino
-            if not pyfuse3.readdir_reply(token, filenames[i], attrs, i + 1):
+            if not pyfuse3.readdir_reply(token, names.encode(B.enc(name)), attrs, i + 1):
                 if made:
                     self._drop(ino)
                 return
@@ -606,15 +622,6 @@ class Operations(pyfuse3.Operations):
             self._touch(handle.ino, ino)
             handle.offset, handle.last = i + 1, name
         self._sweep()  # a listing of 100k entries makes 100k nodes in a fraction of a second
-
-    def _collection_filenames(self, collection: str, listing: list[str]) -> list[bytes]:
-        """The file names of a collection's listing, escaped once per listing."""
-        cached = self._listed.get(collection)
-        if cached is None or cached[0] is not listing:
-            cached = self._listed[collection] = (
-                listing, [names.encode(B.enc(name)) for name in listing]
-            )
-        return cached[1]
 
     @handler
     def releasedir(self, fh: int) -> None:
@@ -644,7 +651,7 @@ class Operations(pyfuse3.Operations):
     def unlink(self, parent: int, filename: bytes, ctx: Any) -> None:
         parent_path = self._path(parent)
         name = self._name(parent_path, filename)
-        ino = self._index.get((parent, name))
+        ino = self._child(parent, name)
         if ino in self._pending and self.tree.stat((*parent_path, name)) is None:
             self._pending.discard(ino)
         else:
@@ -662,12 +669,15 @@ class Operations(pyfuse3.Operations):
         new_name = self._name(new_parent, new, creating=True)
         replace = not flags & pyfuse3.RENAME_NOREPLACE
         self.tree.rename((*old_parent, old_name), (*new_parent, new_name), replace=replace)
-        ino = self._index.pop((parent_old, old_name), None)
+        ino = self._unlink_node(parent_old, old_name)
         self._unlink_node(parent_new, new_name)
         if ino is not None:
             node = self._nodes[ino]
             node.parent, node.name = parent_new, new_name
-            self._index[(parent_new, new_name)] = ino
+            owner = self._nodes[self._owner(parent_new)]
+            if owner.kids is None:
+                owner.kids = {}
+            owner.kids[new_name] = ino
             self._changed(ino)
 
     @handler

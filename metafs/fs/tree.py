@@ -164,9 +164,6 @@ class Tree:
             if now - self._listed_at.get(collection, 0.0) > idle:
                 del self._listings[collection]
 
-    def holds_listing(self, collection: str, names: list[str]) -> bool:
-        return self._listings.get(collection) is names
-
     def read(self, path: Path) -> bytes:
         """The contents of a file: its value and one newline."""
         shown = self._shown(path[0], path[1]) if len(path) >= 3 else None
