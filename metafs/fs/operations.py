@@ -17,9 +17,11 @@
   traceback and answered with EIO, so no request can end the mount.
 - Memory: the kernel keeps what was walked cached, and so holds references to every node.
   Past `max_nodes`, the least recently looked-up object directories are invalidated; the
-  kernel then forgets their subtrees and the nodes are freed. A node costs about 300 bytes;
-  the default, 50k, holds a walk of 10k images (43k nodes) without churn (invalidated
-  directories must be looked up again, which doubles the cost of a repeated `grep -r`).
+  kernel then forgets their subtrees and the nodes are freed. A node costs about 200 bytes.
+  The default, 120k, holds a listing of 100k images, or a walk of 25k (a walk of 10k images
+  makes 43k nodes): evicted directories must be looked up again, which doubles the cost of
+  a repeated `grep -r`, and a listing that does not fit evicts half of itself each time.
+  A listing does not count as use of its entries, only a lookup does.
 - Coherence: entries and attributes are cached by the kernel for `timeout` seconds (below one
   second, so another process's change shows within it); changes made through the mount
   invalidate the touched files at once, from a thread, since notifying the kernel may block.
@@ -55,7 +57,7 @@ ROOT = pyfuse3.ROOT_INODE
 STRIDE = 16  # node numbers are its multiples; see _fixed
 FIXED = {name: k for k, name in enumerate(FIXED_ENTRIES, start=1)}
 assert len(FIXED) < STRIDE
-MAX_NODES = 50_000
+MAX_NODES = 120_000
 LISTING_TTL = 5.0  # seconds a listing of images/ or containers/ is kept after its last use
 XATTR_PREFIX = b"user."
 
@@ -614,12 +616,12 @@ class Operations(pyfuse3.Operations):
             name = listing[i]
             ino, made = self._node_for(handle.ino, name)
             attrs.st_ino = ino
-            if not pyfuse3.readdir_reply(token, names.encode(B.enc(name)), attrs, i + 1):
+            filename = names.encode(name.encode("utf-8", "surrogateescape"))  # a stored name
+            if not pyfuse3.readdir_reply(token, filename, attrs, i + 1):
                 if made:
                     self._drop(ino)
                 return
-            self._hold(ino)
-            self._touch(handle.ino, ino)
+            self._hold(ino)  # not moved up for the sweep: a listing is no use of the entries
             handle.offset, handle.last = i + 1, name
         self._sweep()  # a listing of 100k entries makes 100k nodes in a fraction of a second
 
