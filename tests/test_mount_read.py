@@ -172,6 +172,30 @@ def test_walked_nodes_are_forgotten_past_max_nodes(mount_factory):
     assert wait_for_change(lambda: mnt.sh(inodes).stdout, first)
 
 
+def test_a_listing_past_max_nodes_keeps_its_newest_entries(mount_factory):
+    """A listing longer than --max-nodes makes the kernel forget its oldest entries, enough
+    to get back under the limit and no more: the newest keep their inode numbers."""
+
+    def many(store):
+        for i in range(400):
+            make_image(store, f"list-{i:03d}:1")
+
+    mnt, _ = mount_factory("--max-nodes", "200", fill=many)
+    listed = dict(line.split()[::-1] for line in mnt.sh("ls -f -i images", check=True)
+                  .stdout.splitlines() if line.split()[1].startswith("list-"))
+    assert len(listed) == 400
+    names = sorted(listed)
+    time.sleep(1.5)  # three sweeps
+
+    def inodes(chosen):
+        out = mnt.sh("stat -c '%n %i' " + " ".join(f"images/{n}" for n in chosen), check=True)
+        return dict(line.removeprefix("images/").split() for line in out.stdout.splitlines())
+
+    newest, oldest = inodes(names[-50:]), inodes(names[:50])
+    assert all(newest[n] == listed[n] for n in names[-50:])
+    assert all(oldest[n] != listed[n] for n in names[:50])
+
+
 def wait_for_change(read, old, timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
