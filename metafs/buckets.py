@@ -118,6 +118,21 @@ def read_times(bucket: Bucket) -> tuple[int, int]:
     return (decode_time(created) if created else 0, decode_time(updated) if updated else 0)
 
 
+def write_some_labels(bucket: Bucket, labels: dict[str, str], keys: list[str]) -> None:
+    """Store the labels `keys` of an object's `labels` (a missing or empty value removes one,
+    and from `labels` too), for a fraction of the writes of `write_labels`. The result is what
+    containerd leaves when it updates `labels.<key>` paths: its writeMap gets the keys with
+    empty values too, so it makes the bucket even when they are all it holds."""
+    sub = bucket.create_bucket_if_not_exists(LABELS)
+    for key in keys:
+        value = labels.get(key, "")
+        if value:
+            sub.put(enc(key), enc(value))
+        else:
+            sub.delete(enc(key))
+            labels.pop(key, None)
+
+
 def write_times(bucket: Bucket, created: int, updated: int) -> None:
     bucket.put(CREATEDAT, encode_time(created))
     bucket.put(UPDATEDAT, encode_time(updated))

@@ -176,8 +176,8 @@ class Images:
         updated.updated_at = now_ns()
         if fieldpaths and all(path.startswith("labels.") for path in fieldpaths):
             # labels set one by one (the mount's label writes): write just those and the time
-            keys = [path[len("labels.") :] for path in fieldpaths]
-            _write_some_labels(bucket, updated, keys)
+            B.write_some_labels(bucket, updated.labels, [p[len("labels.") :] for p in fieldpaths])
+            bucket.put(B.UPDATEDAT, encode_time(updated.updated_at))
             return updated
         _write(bucket, updated)
         return _read(image.name, bucket)
@@ -342,21 +342,6 @@ def _read(name: str, bucket: Bucket) -> Image:
             elif path[0] == B.UPDATEDAT:
                 image.updated_at = decode_time(value)
     return image
-
-
-def _write_some_labels(bucket: Bucket, image: Image, keys: list[str]) -> None:
-    """Store the labels `keys` of `image` (an empty value removes one) and its updated time:
-    the same contents as rewriting the whole image, for a fraction of the writes."""
-    labels = bucket.create_bucket_if_not_exists(B.LABELS)
-    for key in keys:
-        value = image.labels.get(key, "")
-        if value:
-            labels.put(B.enc(key), B.enc(value))
-        else:
-            labels.delete(B.enc(key))
-            image.labels.pop(key, None)
-    # as containerd's writeMap, which keeps the bucket: the map it writes holds these keys
-    bucket.put(B.UPDATEDAT, encode_time(image.updated_at))
 
 
 def _write(bucket: Bucket, image: Image, *, partial: bool = False) -> None:

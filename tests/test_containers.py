@@ -445,6 +445,31 @@ def test_set_label(store, made):
         assert list(raw(tx).bucket(b"labels").items()) == [(b"b", b"2"), (b"c", b"3")]
 
 
+def test_a_label_write_changes_only_that_label_and_the_time(store, made):
+    """One label is written alone, with the same result as containerd's rewrite of the whole
+    container: everything else byte for byte the same; and as its writeMap, removing the last
+    label by its path leaves the labels bucket, empty."""
+
+    def walk(tx):
+        return {path: value for path, value in raw(tx).walk() if path[0] != b"updatedat"}
+
+    with store.read() as tx:
+        before = walk(tx)
+    with store.write() as tx:
+        Containers(tx, NS).set_label("db-1", "a", "A")
+    with store.read() as tx:
+        after = walk(tx)
+    assert after == {**before, (b"labels", b"a"): b"A"}
+    assert get(store).updated_at > made.updated_at
+    with store.write() as tx:
+        Containers(tx, NS).set_label("db-1", "a", "")
+        Containers(tx, NS).set_label("db-1", "b", "")
+    with store.read() as tx:
+        assert list(raw(tx).bucket(b"labels").items()) == []
+        assert {p: v for p, v in walk(tx).items() if p[0] != b"labels"} == {
+            p: v for p, v in before.items() if p[0] != b"labels"}
+
+
 # ---- spec_from_json -------------------------------------------------------------------------
 
 
