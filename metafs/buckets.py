@@ -118,11 +118,22 @@ def read_times(bucket: Bucket) -> tuple[int, int]:
     return (decode_time(created) if created else 0, decode_time(updated) if updated else 0)
 
 
-def write_some_labels(bucket: Bucket, labels: dict[str, str], keys: list[str]) -> None:
+def label_keys(fieldpaths: tuple[str, ...]) -> list[str] | None:
+    """The keys of an update that names only `labels.<key>` paths (the mount's label writes),
+    else None."""
+    if fieldpaths and all(path.startswith("labels.") for path in fieldpaths):
+        return [path[len("labels.") :] for path in fieldpaths]
+    return None
+
+
+def write_some_labels(
+    bucket: Bucket, labels: dict[str, str], keys: list[str], updated: int
+) -> None:
     """Store the labels `keys` of an object's `labels` (a missing or empty value removes one,
-    and from `labels` too), for a fraction of the writes of `write_labels`. The result is what
-    containerd leaves when it updates `labels.<key>` paths: its writeMap gets the keys with
-    empty values too, so it makes the bucket even when they are all it holds."""
+    and from `labels` too) and its updated time, for a fraction of the writes of a whole
+    rewrite. The result is what containerd leaves when it updates `labels.<key>` paths: its
+    writeMap gets the keys with empty values too, so it makes the bucket even when they are
+    all it holds."""
     sub = bucket.create_bucket_if_not_exists(LABELS)
     for key in keys:
         value = labels.get(key, "")
@@ -131,6 +142,7 @@ def write_some_labels(bucket: Bucket, labels: dict[str, str], keys: list[str]) -
         else:
             sub.delete(enc(key))
             labels.pop(key, None)
+    bucket.put(UPDATEDAT, encode_time(updated))
 
 
 def write_times(bucket: Bucket, created: int, updated: int) -> None:

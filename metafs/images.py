@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from . import buckets as B
 from . import gc, validation
-from .codec import decode_time, encode_time, now_ns, put_varint, read_varint
+from .codec import decode_time, now_ns, put_varint, read_varint
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
 from .store import Bucket, Txn
 
@@ -174,10 +174,9 @@ class Images:
         self._validate(updated)
         updated.created_at = current.created_at
         updated.updated_at = now_ns()
-        if fieldpaths and all(path.startswith("labels.") for path in fieldpaths):
-            # labels set one by one (the mount's label writes): write just those and the time
-            B.write_some_labels(bucket, updated.labels, [p[len("labels.") :] for p in fieldpaths])
-            bucket.put(B.UPDATEDAT, encode_time(updated.updated_at))
+        keys = B.label_keys(fieldpaths)
+        if keys is not None:  # write just those labels and the time
+            B.write_some_labels(bucket, updated.labels, keys, updated.updated_at)
             return updated
         _write(bucket, updated)
         return _read(image.name, bucket)

@@ -221,22 +221,25 @@ class Operations(pyfuse3.Operations):
             if directory is not None and directory.parent in self._collections:
                 directory.fixed |= 1 << k
                 return parent + k, False
-        owner = self._nodes[self._owner(parent)]
-        kids = owner.kids
-        if kids is None:
-            kids = owner.kids = {}
-        else:
-            ino = kids.get(name)
-            if ino is not None:
-                return ino, False
-        ino = kids[name] = self._next_ino
+        ino = self._child(parent, name)
+        if ino is not None:
+            return ino, False
+        ino = self._next_ino
         self._next_ino += STRIDE
         self._nodes[ino] = Node(parent, name)
+        self._link(parent, name, ino)
         if parent == ROOT:
             self._tops.add(ino)
             if name in OBJECT_COLLECTIONS:
                 self._collections.add(ino)
         return ino, True
+
+    def _link(self, parent: int, name: str, ino: int) -> None:
+        """Make `ino` the node of `name` in `parent`."""
+        owner = self._nodes[self._owner(parent)]
+        if owner.kids is None:
+            owner.kids = {}
+        owner.kids[name] = ino
 
     def _fixed(self, directory: int, name: str) -> int | None:
         """The inode of a fixed entry of an object directory, if the kernel was given it."""
@@ -676,10 +679,7 @@ class Operations(pyfuse3.Operations):
         if ino is not None:
             node = self._nodes[ino]
             node.parent, node.name = parent_new, new_name
-            owner = self._nodes[self._owner(parent_new)]
-            if owner.kids is None:
-                owner.kids = {}
-            owner.kids[new_name] = ino
+            self._link(parent_new, new_name, ino)
             self._changed(ino)
 
     @handler
