@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
+from dataclasses import replace
 
 import pytest
 from mount_helpers import DIGEST_A, DIGEST_B, NS, make_container, make_image
@@ -172,28 +174,73 @@ def test_walked_nodes_are_forgotten_past_max_nodes(mount_factory):
     assert wait_for_change(lambda: mnt.sh(inodes).stdout, first)
 
 
-def test_a_listing_past_max_nodes_keeps_its_newest_entries(mount_factory):
-    """A listing longer than --max-nodes makes the kernel forget its oldest entries, enough
-    to get back under the limit and no more: the newest keep their inode numbers."""
+def test_listed_entries_keep_their_numbers_past_max_nodes(mount_factory):
+    """A listing costs no nodes, so one longer than --max-nodes evicts nothing. A name the
+    kernel holds keeps its number in the next listing, after a commit through the mount or by
+    another process too; a name removed and made again gets a new one."""
 
     def many(store):
         for i in range(400):
-            make_image(store, f"list-{i:03d}:1")
+            make_image(store, f"list-{i:03d}:1", {"k": "v"})
 
-    mnt, _ = mount_factory("--max-nodes", "200", fill=many)
-    listed = dict(line.split()[::-1] for line in mnt.sh("ls -f -i images", check=True)
-                  .stdout.splitlines() if line.split()[1].startswith("list-"))
-    assert len(listed) == 400
-    names = sorted(listed)
+    mnt, store = mount_factory("--max-nodes", "200", fill=many)
+
+    def listed():
+        out = mnt.sh("ls -f -i images", check=True).stdout.splitlines()
+        return dict(line.split()[::-1] for line in out if line.split()[1].startswith("list-"))
+
+    first = listed()
+    assert len(first) == 400 and len(set(first.values())) == 400
     time.sleep(1.5)  # three sweeps
+    out = mnt.sh("stat -c '%n %i' images/list-*", check=True).stdout.splitlines()
+    assert dict(line.removeprefix("images/").split() for line in out) == first
+    mnt.sh("echo w > images/list-007:1/labels/k && cat images/list-123:1/labels/k", check=True)
+    assert listed() == first
+    with store.write() as tx:
+        images = Images(tx, NS)
+        images.update(replace(images.get("list-200:1"), labels={"k": "other"}), "labels.k")
+    assert listed() == first
+    assert mnt.sh("cat images/list-200:1/labels/k").stdout == "other\n"
+    mnt.sh("rmdir images/list-300:1 && mkdir images/list-300:1", check=True)
+    again = listed()
+    assert again.pop("list-300:1") not in first.values()
+    del first["list-300:1"]
+    assert again == first
 
-    def inodes(chosen):
-        out = mnt.sh("stat -c '%n %i' " + " ".join(f"images/{n}" for n in chosen), check=True)
-        return dict(line.removeprefix("images/").split() for line in out.stdout.splitlines())
 
-    newest, oldest = inodes(names[-50:]), inodes(names[:50])
-    assert all(newest[n] == listed[n] for n in names[-50:])
-    assert all(oldest[n] != listed[n] for n in names[:50])
+def test_listed_entries_are_forgotten_with_the_kernels_cache(mount_factory):
+    """When the kernel forgets the entries a listing gave it, the daemon forgets them too: a
+    later lookup gets a new number."""
+
+    def some(store):
+        for i in range(30):
+            make_image(store, f"gone-{i:02d}:1")
+
+    mnt, _ = mount_factory(fill=some)
+    out = mnt.sh("ls -f -i images", check=True).stdout.split()
+    first = {name: ino for ino, name in zip(out[::2], out[1::2], strict=True)
+             if name.startswith("gone-")}
+    assert len(first) == 30
+    assert numbers(mnt, "images/gone-*") == first  # held: a lookup keeps the number
+
+    def forgotten():
+        with open("/proc/sys/vm/drop_caches", "w") as caches:
+            caches.write("2\n")
+        return numbers(mnt, "images/gone-*")
+
+    # A process inside images/ keeps it: only its entries are forgotten, not the directory.
+    inside = subprocess.Popen(["sleep", "60"], cwd=mnt.path / "images")
+    try:
+        assert wait_for_change(forgotten, first)
+    finally:
+        inside.kill()
+        inside.wait()
+
+
+def numbers(mnt, pattern: str) -> dict[str, str]:
+    """The inode number of each file `pattern` matches, by name."""
+    out = mnt.sh(f"stat -c '%n %i' {pattern}", check=True).stdout.splitlines()
+    return dict(line.rsplit("/", 1)[1].split() for line in out)
 
 
 def wait_for_change(read, old, timeout: float = 5.0) -> bool:

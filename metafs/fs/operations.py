@@ -8,6 +8,10 @@
   node: node numbers are multiples of `STRIDE`, and entry k of `FIXED` in directory d is
   inode d + k. Most of what a walk shows is such an entry (six of the ten inodes of an image),
   so the node table holds about 2.5 times as many objects.
+- Nor has an entry of images/ or containers/ that only a listing gave the kernel: its number
+  follows from its place in the listing (listing.py). It becomes a node, keeping its number,
+  when it is looked up or a label below it is. A name the kernel holds keeps its number in
+  later listings, after commits too, so the kernel never has to replace an entry.
 - A file handle opened for writing collects what is written (see `fields.py`); a complete
   valid value is committed in the `write()` that completes it, an invalid one fails that
   `write()` with EINVAL, a value still incomplete is judged at fsync or release (there is no
@@ -18,10 +22,8 @@
 - Memory: the kernel keeps what was walked cached, and so holds references to every node.
   Past `max_nodes`, the least recently looked-up object directories are invalidated; the
   kernel then forgets their subtrees and the nodes are freed. A node costs about 200 bytes.
-  The default, 120k, holds a listing of 100k images, or a walk of 25k (a walk of 10k images
-  makes 43k nodes): evicted directories must be looked up again, which doubles the cost of
-  a repeated `grep -r`, and a listing that does not fit evicts half of itself each time.
-  A listing does not count as use of its entries, only a lookup does.
+  The default, 50k, holds a walk of 10k images (43k nodes), so that a repeated `grep -r` over
+  them finds every entry cached; a listing costs no nodes, whatever its length.
 - Coherence: entries and attributes are cached by the kernel for `timeout` seconds (below one
   second, so another process's change shows within it); changes made through the mount
   invalidate the touched files at once, from a thread, since notifying the kernel may block.
@@ -48,6 +50,7 @@ from .. import buckets as B
 from ..codec import now_ns
 from ..errors import InvalidArgument, MetafsError
 from . import fields, names, resources
+from .listing import Listing
 from .tree import FIXED_ENTRIES, LABELS, Path, Stat, Tree
 from .tree import TOP as OBJECT_COLLECTIONS
 
@@ -57,7 +60,8 @@ ROOT = pyfuse3.ROOT_INODE
 STRIDE = 16  # node numbers are its multiples; see _fixed
 FIXED = {name: k for k, name in enumerate(FIXED_ENTRIES, start=1)}
 assert len(FIXED) < STRIDE
-MAX_NODES = 120_000
+ALL_FIXED = sum(1 << k for k in FIXED.values())
+MAX_NODES = 50_000
 LISTING_TTL = 5.0  # seconds a listing of images/ or containers/ is kept after its last use
 XATTR_PREFIX = b"user."
 
@@ -174,6 +178,9 @@ class Operations(pyfuse3.Operations):
         # it takes seconds to forget 100k after a big listing, and they must not count twice.
         self._evicted: dict[int, int] = {}
         self._evicting = 0  # their sum
+        # Listed entries of images/ and containers/ that are not nodes (see listing.py): one
+        # listing per list of names read from the store, kept while the kernel holds entries.
+        self._listed: list[Listing] = []
 
     def init(self) -> None:
         self.notifier = Notifier()
@@ -192,12 +199,60 @@ class Operations(pyfuse3.Operations):
                 parts.append(FIXED_ENTRIES[k - 1])
                 ino -= k
                 continue
-            node = self._nodes.get(ino)
-            if node is None:
-                raise pyfuse3.FUSEError(errno.ENOENT)
-            parts.append(node.name)
-            ino = node.parent
+            ino, name = self._place(ino)
+            parts.append(name)
         return tuple(reversed(parts))
+
+    def _place(self, ino: int) -> tuple[int, str]:
+        """The directory and name of a node or a listed entry."""
+        node = self._nodes.get(ino)
+        if node is not None:
+            return node.parent, node.name
+        held = self._held(ino)
+        if held is None:
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        listing, i = held
+        return listing.parent, listing.names[i]
+
+    def _held(self, ino: int) -> tuple[Listing, int] | None:
+        """The listing and position of a listed entry the kernel holds."""
+        for listing in self._listed:
+            i = listing.position(ino)
+            if i is not None:
+                return listing, i
+        return None
+
+    def _node(self, ino: int) -> Node | None:
+        """The node of `ino`, made from its listed entry if it is one."""
+        node = self._nodes.get(ino)
+        if node is None and self._listed:
+            held = self._held(ino)
+            if held is not None:
+                node = self._adopt(*held)
+        return node
+
+    def _adopt(self, listing: Listing, i: int) -> Node:
+        """Make listed entry i a node with the same number and the kernel's count."""
+        node = Node(listing.parent, listing.names[i])
+        node.lookups = listing.take(i)
+        node.fixed = ALL_FIXED  # which of its fixed entries the kernel took is not known
+        ino = listing.ino(i)
+        self._nodes[ino] = node
+        self._link(listing.parent, node.name, ino)
+        if not listing.live:
+            self._listed.remove(listing)
+        return node
+
+    def _adopt_named(self, parent: int, name: str) -> int | None:
+        """The inode of `name` in images/ or containers/ if it is a listed entry the kernel
+        holds, made a node."""
+        for listing in self._listed:
+            if listing.parent == parent:
+                i = listing.find(name)
+                if i is not None:
+                    self._adopt(listing, i)
+                    return listing.ino(i)
+        return None
 
     @staticmethod
     def _owner(ino: int) -> int:
@@ -206,7 +261,7 @@ class Operations(pyfuse3.Operations):
 
     def _parent(self, ino: int) -> int:
         owner = self._owner(ino)
-        return owner if owner != ino else self._nodes[ino].parent
+        return owner if owner != ino else self._place(ino)[0]
 
     def _child(self, parent: int, name: str) -> int | None:
         """The node of `name` in `parent`, if there is one."""
@@ -218,12 +273,19 @@ class Operations(pyfuse3.Operations):
         k = FIXED.get(name)
         if k is not None and parent % STRIDE == 0:
             directory = self._nodes.get(parent)
-            if directory is not None and directory.parent in self._collections:
-                directory.fixed |= 1 << k
+            if directory is not None:
+                if directory.parent in self._collections:
+                    directory.fixed |= 1 << k
+                    return parent + k, False
+            elif self._listed and self._held(parent) is not None:
                 return parent + k, False
         ino = self._child(parent, name)
         if ino is not None:
             return ino, False
+        if self._listed and parent in self._collections:
+            ino = self._adopt_named(parent, name)
+            if ino is not None:
+                return ino, False
         ino = self._next_ino
         self._next_ino += STRIDE
         self._nodes[ino] = Node(parent, name)
@@ -236,7 +298,9 @@ class Operations(pyfuse3.Operations):
 
     def _link(self, parent: int, name: str, ino: int) -> None:
         """Make `ino` the node of `name` in `parent`."""
-        owner = self._nodes[self._owner(parent)]
+        owner = self._node(self._owner(parent))
+        if owner is None:
+            raise pyfuse3.FUSEError(errno.ENOENT)
         if owner.kids is None:
             owner.kids = {}
         owner.kids[name] = ino
@@ -245,13 +309,17 @@ class Operations(pyfuse3.Operations):
         """The inode of a fixed entry of an object directory, if the kernel was given it."""
         node = self._nodes.get(directory)
         k = FIXED[name]
-        return directory + k if node is not None and node.fixed >> k & 1 else None
+        if node is None:  # a listed entry: the kernel may hold any of its fixed entries
+            return directory + k if self._listed and self._held(directory) else None
+        return directory + k if node.fixed >> k & 1 else None
 
     def _hold(self, ino: int) -> None:
         """Count one more lookup reference the kernel holds (fixed entries are not counted)."""
         node = self._nodes.get(ino)
         if node is not None:
             node.lookups += 1
+        elif self._listed and (held := self._held(ino)) is not None:
+            held[0].hold(held[1])
 
     def _touch(self, parent: int, ino: int) -> None:
         """Note the use of a directory of a top-level one (an image, a container, a content
@@ -269,6 +337,7 @@ class Operations(pyfuse3.Operations):
             try:
                 self._sweep()
                 self.tree.drop_idle_listings(LISTING_TTL)
+                self._listed = [listing for listing in self._listed if listing.live]
             except Exception:
                 log.exception("sweep")
 
@@ -309,6 +378,8 @@ class Operations(pyfuse3.Operations):
 
     def _unlink_node(self, parent: int, name: str) -> int | None:
         """Forget the name of a removed entry; the node lives on until the kernel forgets it."""
+        if self._listed and parent in self._collections:
+            self._adopt_named(parent, name)  # a listed entry: it is a node from here on
         owner = self._nodes.get(self._owner(parent))
         return owner.kids.pop(name, None) if owner is not None and owner.kids else None
 
@@ -396,7 +467,15 @@ class Operations(pyfuse3.Operations):
         try:
             for ino, count in inode_list:
                 node = self._nodes.get(ino)
-                if node is None or ino == ROOT:
+                if node is None:
+                    held = self._held(ino) if self._listed else None
+                    if held is not None:
+                        listing, i = held
+                        listing.release(i, count)
+                        if not listing.live:
+                            self._listed.remove(listing)
+                    continue
+                if ino == ROOT:
                     continue
                 node.lookups -= count
                 if node.lookups <= 0:
@@ -607,26 +686,52 @@ class Operations(pyfuse3.Operations):
         self, handle: DirHandle, start_id: int, token: pyfuse3.ReaddirToken
     ) -> None:
         """images/ or containers/: entry i of the listing has offset i + 1; a listing goes on
-        after the last name returned, even if the store changed meanwhile."""
-        listing = self.tree.listing(handle.path[0])
+        after the last name returned, even if the store changed meanwhile. An entry that is not
+        a node is given as a listed entry (listing.py), and a name the kernel holds keeps its
+        number from one listing to the next."""
+        names_ = self.tree.listing(handle.path[0])
+        listing = self._listing(handle.ino, names_)
+        earlier = [other for other in self._listed if other.parent == handle.ino
+                   and other is not listing]
+        kids = self._nodes[handle.ino].kids or {}
         start = start_id
         if start_id == handle.offset and handle.last is not None:
-            start = bisect_right(listing, B.enc(handle.last), key=B.enc)
+            start = bisect_right(names_, B.enc(handle.last), key=B.enc)
         # An object directory has its attributes read when they are asked for (timeout 0), so
         # all are listed with the same attributes but the inode number.
         attrs = self._attrs(0, Stat(True), 0)
-        for i in range(start, len(listing)):
-            name = listing[i]
-            ino, made = self._node_for(handle.ino, name)
+        for i in range(start, len(names_)):
+            name = names_[i]
+            ino = kids.get(name)
+            held = None
+            if ino is None:
+                held = listing, i
+                if earlier and not listing.counts[i]:
+                    for other in earlier:
+                        j = other.find(name, i)
+                        if j is not None:
+                            held = other, j
+                            break
+                ino = held[0].ino(held[1])
             attrs.st_ino = ino
             filename = names.encode(name.encode("utf-8", "surrogateescape"))  # a stored name
             if not pyfuse3.readdir_reply(token, filename, attrs, i + 1):
-                if made:
-                    self._drop(ino)
                 return
-            self._hold(ino)  # not moved up for the sweep: a listing is no use of the entries
+            if held is None:  # not moved up for the sweep: a listing is no use of the entries
+                self._nodes[ino].lookups += 1
+            else:
+                held[0].hold(held[1])
             handle.offset, handle.last = i + 1, name
-        self._sweep()  # a listing of 100k entries makes 100k nodes in a fraction of a second
+
+    def _listing(self, parent: int, names_: list[str]) -> Listing:
+        """The listing of these names, made if new: its numbers follow the last ones given."""
+        for listing in self._listed:
+            if listing.names is names_ and listing.parent == parent:
+                return listing
+        listing = Listing(parent, self._next_ino, STRIDE, names_)
+        self._next_ino = listing.end
+        self._listed.append(listing)
+        return listing
 
     @handler
     def releasedir(self, fh: int) -> None:
