@@ -191,9 +191,8 @@ def test_listed_entries_keep_their_numbers_past_max_nodes(mount_factory):
 
     first = listed()
     assert len(first) == 400 and len(set(first.values())) == 400
-    time.sleep(1.5)  # three sweeps
-    out = mnt.sh("stat -c '%n %i' images/list-*", check=True).stdout.splitlines()
-    assert dict(line.removeprefix("images/").split() for line in out) == first
+    time.sleep(1.5)  # three sweeps, and the entries are looked up again (no glob: no listing)
+    assert numbers(mnt, " ".join(f"images/{name}" for name in first)) == first
     mnt.sh("echo w > images/list-007:1/labels/k && cat images/list-123:1/labels/k", check=True)
     assert listed() == first
     with store.write() as tx:
@@ -206,6 +205,27 @@ def test_listed_entries_keep_their_numbers_past_max_nodes(mount_factory):
     assert again.pop("list-300:1") not in first.values()
     del first["list-300:1"]
     assert again == first
+
+
+def test_a_listed_entry_is_the_entry_a_lookup_finds(mount_factory):
+    """Whatever names a listing shows (escaped, long, containers), a lookup of the same name
+    gives the same inode, and renaming a listed image keeps its number."""
+    mnt, _ = mount_factory(fill=fill)
+    listed = {}
+    for top in ("images", "containers"):  # ls -f: the numbers getdents gives, no stat
+        for line in mnt.sh(f"ls -f -i -1 {top}", check=True).stdout.splitlines():
+            ino, name = line.split(None, 1)
+            if name not in (".", ".."):
+                listed[name] = ino
+    long_name = names.encode(LONG.encode()).decode()
+    assert long_name in listed and "web-1" in listed and len(listed) == 5
+    time.sleep(1.2)  # past the entries' timeout: each name is looked up again
+    paths = " ".join(f"'{top}/{name}'" for top in ("images", "containers")
+                     for name in listed if (name == "web-1") == (top == "containers"))
+    assert numbers(mnt, paths) == listed
+    assert mnt.sh(f"cat images/{long_name}/digest containers/web-1/image", check=True).stdout
+    mnt.sh("mv images/draft:1 images/renamed:1", check=True)
+    assert numbers(mnt, "images/renamed:1") == {"renamed:1": listed["draft:1"]}
 
 
 def test_listed_entries_are_forgotten_with_the_kernels_cache(mount_factory):
@@ -237,10 +257,10 @@ def test_listed_entries_are_forgotten_with_the_kernels_cache(mount_factory):
         inside.wait()
 
 
-def numbers(mnt, pattern: str) -> dict[str, str]:
-    """The inode number of each file `pattern` matches, by name."""
-    out = mnt.sh(f"stat -c '%n %i' {pattern}", check=True).stdout.splitlines()
-    return dict(line.rsplit("/", 1)[1].split() for line in out)
+def numbers(mnt, paths: str) -> dict[str, str]:
+    """The inode number of each of `paths` (a shell word list), by file name."""
+    out = mnt.sh(f"stat -c '%i %n' {paths}", check=True).stdout.splitlines()
+    return {name.split("/", 1)[1]: ino for ino, name in (line.split(" ", 1) for line in out)}
 
 
 def wait_for_change(read, old, timeout: float = 5.0) -> bool:
