@@ -689,19 +689,19 @@ class Operations(pyfuse3.Operations):
         after the last name returned, even if the store changed meanwhile. An entry that is not
         a node is given as a listed entry (listing.py), and a name the kernel holds keeps its
         number from one listing to the next."""
-        names_ = self.tree.listing(handle.path[0])
-        listing = self._listing(handle.ino, names_)
+        listed = self.tree.listing(handle.path[0])
+        listing = self._listing(handle.ino, listed)
         earlier = [other for other in self._listed if other.parent == handle.ino
                    and other is not listing]
         kids = self._nodes[handle.ino].kids or {}
         start = start_id
         if start_id == handle.offset and handle.last is not None:
-            start = bisect_right(names_, B.enc(handle.last), key=B.enc)
+            start = bisect_right(listed, B.enc(handle.last), key=B.enc)
         # An object directory has its attributes read when they are asked for (timeout 0), so
         # all are listed with the same attributes but the inode number.
         attrs = self._attrs(0, Stat(True), 0)
-        for i in range(start, len(names_)):
-            name = names_[i]
+        for i in range(start, len(listed)):
+            name = listed[i]
             ino = kids.get(name)
             held = None
             if ino is None:
@@ -723,12 +723,12 @@ class Operations(pyfuse3.Operations):
                 held[0].hold(held[1])
             handle.offset, handle.last = i + 1, name
 
-    def _listing(self, parent: int, names_: list[str]) -> Listing:
+    def _listing(self, parent: int, listed: list[str]) -> Listing:
         """The listing of these names, made if new: its numbers follow the last ones given."""
         for listing in self._listed:
-            if listing.names is names_ and listing.parent == parent:
+            if listing.names is listed and listing.parent == parent:
                 return listing
-        listing = Listing(parent, self._next_ino, STRIDE, names_)
+        listing = Listing(parent, self._next_ino, STRIDE, listed)
         self._next_ino = listing.end
         self._listed.append(listing)
         return listing
