@@ -12,13 +12,16 @@ NAMES = ["a:1", "b:1", "c\udc80:1", "c\u00e9:1", "d:1"]
 
 
 def listing() -> Listing:
-    return Listing(parent=16, base=160, stride=16, names=NAMES)
+    shown = Listing(parent=16, stride=16, names=NAMES)
+    assert shown.number(160) == 240  # the first number after the listing's
+    return shown
 
 
 def test_numbers_follow_positions():
+    unnumbered = Listing(parent=16, stride=16, names=NAMES)
+    assert unnumbered.position(16) is None and unnumbered.position(0) is None
     shown = listing()
     assert [shown.ino(i) for i in range(5)] == [160, 176, 192, 208, 224]
-    assert shown.end == 240
     shown.hold(2)
     assert shown.position(192) == 2
     assert shown.position(176) is None  # not held

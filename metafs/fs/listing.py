@@ -5,7 +5,9 @@ pyfuse3 answers every readdir with readdirplus, so each listed entry makes the k
 inode, which the daemon must answer for until the kernel forgets it. A node per entry costs
 about 300 bytes with its places in the node table and its directory's children. Here an
 entry costs its place in the listing's list of names (the tree's cached listing, shared) and
-an 8-byte lookup count: entry i has inode number `base + i * stride`. Something that needs
+an 8-byte lookup count: entry i has inode number `base + i * stride`. A listing takes its
+numbers only when the first of its entries needs one: a listing made after a commit mostly
+gives the names of an earlier one, with their numbers. Something that needs
 more than its name (a label below it, a rename, a lookup) makes it a node with the same
 number, taking its count (`take`).
 """
@@ -23,19 +25,19 @@ def _key(name: str) -> bytes:
 class Listing:
     __slots__ = ("parent", "base", "stride", "names", "counts", "live", "_shift")
 
-    def __init__(self, parent: int, base: int, stride: int, names: list[str]) -> None:
+    def __init__(self, parent: int, stride: int, names: list[str]) -> None:
         self.parent = parent
-        self.base = base
+        self.base = 0  # no numbers yet (see `number`)
         self.stride = stride
         self.names = names
         self.counts = array("Q", bytes(8 * len(names)))  # the kernel's lookups of each entry
         self.live = 0  # entries with a count
         self._shift = 0  # where the last name found was, against where it was looked for
 
-    @property
-    def end(self) -> int:
-        """The first inode number after this listing's."""
-        return self.base + len(self.names) * self.stride
+    def number(self, base: int) -> int:
+        """Give the entries their numbers, from `base` on; the first number after them."""
+        self.base = base
+        return base + len(self.names) * self.stride
 
     def ino(self, i: int) -> int:
         return self.base + i * self.stride
@@ -43,7 +45,7 @@ class Listing:
     def position(self, ino: int) -> int | None:
         """The position of the entry with number `ino`, if the kernel holds it."""
         offset = ino - self.base
-        if offset < 0 or offset % self.stride:
+        if not self.base or offset < 0 or offset % self.stride:
             return None
         i = offset // self.stride
         return i if i < len(self.names) and self.counts[i] else None

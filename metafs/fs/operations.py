@@ -712,6 +712,8 @@ class Operations(pyfuse3.Operations):
                         if j is not None:
                             held = other, j
                             break
+                if not held[0].base:
+                    self._next_ino = held[0].number(self._next_ino)
                 ino = held[0].ino(held[1])
             attrs.st_ino = ino
             filename = names.encode(name.encode("utf-8", "surrogateescape"))  # a stored name
@@ -724,12 +726,11 @@ class Operations(pyfuse3.Operations):
             handle.offset, handle.last = i + 1, name
 
     def _listing(self, parent: int, listed: list[str]) -> Listing:
-        """The listing of these names, made if new: its numbers follow the last ones given."""
+        """The listing of these names, made if new."""
         for listing in self._listed:
             if listing.names is listed and listing.parent == parent:
                 return listing
-        listing = Listing(parent, self._next_ino, STRIDE, listed)
-        self._next_ino = listing.end
+        listing = Listing(parent, STRIDE, listed)
         self._listed.append(listing)
         return listing
 
