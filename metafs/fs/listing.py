@@ -7,9 +7,9 @@ about 300 bytes with its places in the node table and its directory's children. 
 entry costs its place in the listing's list of names (the tree's cached listing, shared) and
 an 8-byte lookup count: entry i has inode number `base + i * stride`. A listing takes its
 numbers only when the first of its entries needs one: a listing made after a commit mostly
-gives the names of an earlier one, with their numbers. Something that needs
-more than its name (a label below it, a rename, a lookup) makes it a node with the same
-number, taking its count (`take`).
+gives the names of an earlier one, with their numbers. Something that needs more than its
+name (a label below it, a rename, a lookup) makes it a node with the same number, taking its
+count (`take`).
 """
 
 from __future__ import annotations
