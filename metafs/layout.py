@@ -80,11 +80,17 @@ def key_names(full_key: bytes) -> tuple[bytes, ...] | None:
     """The names along the full key of a plain key; None for a bucket's full key."""
     if full_key[-1:] != b"\x02":
         return None
-    if b"\x00\xff" not in full_key:  # no escaped NUL: each 0x00 ends a name, a kind follows
-        parts = full_key.split(b"\x00")
-        if parts.pop() == b"\x02":
+    parts = full_key.split(b"\x00")
+    if parts[-1] == b"\x02":  # the last name is followed by a plain key's kind
+        # A key in the bucket, or in a bucket nested in it (an object's fields, labels...),
+        # the most read by far: an escaped NUL would leave a part starting with 0xFF.
+        if len(parts) == 2:
+            return (parts[0],)
+        if len(parts) == 3 and parts[1][:1] == b"\x01":
+            return parts[0], parts[1][1:]
+        if b"\x00\xff" not in full_key:  # each 0x00 ends a name, a kind follows
             names = [parts[0]]
-            for part in parts[1:]:
+            for part in parts[1:-1]:
                 if part[:1] != b"\x01":
                     break
                 names.append(part[1:])
@@ -137,8 +143,8 @@ def walk(txn: lmdb.Transaction, prefix: bytes) -> Iterator[tuple[tuple[bytes, ..
     """(names below `prefix`, value) of every plain key under the bucket whose full key is
     `prefix`, in full-key order: one pass over an object.
 
-    Direct keys without escaped NULs, nearly all of them, are decoded straight from the LMDB
-    cursor; from the first folded key on, the sorting `Cursor` takes over. Direct and folded
+    Direct keys, nearly all of them, are read straight from the LMDB cursor; from the first
+    folded key on, the sorting `Cursor` takes over. Direct and folded
     keys never interleave out of order (a direct key is shorter than a folded key's prefix),
     so handing over there loses and repeats nothing.
     """
@@ -155,18 +161,7 @@ def walk(txn: lmdb.Transaction, prefix: bytes) -> Iterator[tuple[tuple[bytes, ..
         if len(key) == FOLDED_LEN:
             yield from _walk_sorted(txn, prefix, key[:_PREFIX_LEN])
             return
-        if key[-1] != KEY:
-            continue  # a bucket's marker
-        rest = key[skip:]
-        parts = rest.split(b"\x00")
-        # a key in the bucket, or in a bucket nested in it: no escaped NUL can hide in these
-        if len(parts) == 2 and parts[1] == b"\x02":
-            yield (parts[0],), value
-            continue
-        if len(parts) == 3 and parts[2] == b"\x02" and parts[1][:1] == b"\x01":
-            yield (parts[0], parts[1][1:]), value
-            continue
-        names = key_names(rest)
+        names = key_names(key[skip:])
         if names is not None:
             yield names, value
 
