@@ -216,6 +216,8 @@ class Operations(pyfuse3.Operations):
 
     def _held(self, ino: int) -> tuple[Listing, int] | None:
         """The listing and position of a listed entry the kernel holds."""
+        if ino % STRIDE:  # a fixed entry, or the root
+            return None
         for listing in self._listed:
             i = listing.position(ino)
             if i is not None:
@@ -239,20 +241,33 @@ class Operations(pyfuse3.Operations):
         ino = listing.ino(i)
         self._nodes[ino] = node
         self._link(listing.parent, node.name, ino)
+        self._release_if_dead(listing)
+        return node
+
+    def _release_if_dead(self, listing: Listing) -> None:
+        """Drop a listing once the kernel holds none of its entries: its numbers are not
+        given again, a later listing of the same names takes new ones."""
         if not listing.live:
             self._listed.remove(listing)
-        return node
+
+    def _held_named(self, parent: int, name: str, near: int = 0) -> tuple[Listing, int] | None:
+        """The listing and position of `name` in images/ or containers/ if it is a listed
+        entry the kernel holds (looked for first at position `near`)."""
+        for listing in self._listed:
+            if listing.parent == parent:
+                i = listing.find(name, near)
+                if i is not None:
+                    return listing, i
+        return None
 
     def _adopt_named(self, parent: int, name: str) -> int | None:
         """The inode of `name` in images/ or containers/ if it is a listed entry the kernel
         holds, made a node."""
-        for listing in self._listed:
-            if listing.parent == parent:
-                i = listing.find(name)
-                if i is not None:
-                    self._adopt(listing, i)
-                    return listing.ino(i)
-        return None
+        held = self._held_named(parent, name)
+        if held is None:
+            return None
+        self._adopt(*held)
+        return held[0].ino(held[1])
 
     @staticmethod
     def _owner(ino: int) -> int:
@@ -337,6 +352,7 @@ class Operations(pyfuse3.Operations):
             try:
                 self._sweep()
                 self.tree.drop_idle_listings(LISTING_TTL)
+                # listings that gave the kernel none of their entries
                 self._listed = [listing for listing in self._listed if listing.live]
             except Exception:
                 log.exception("sweep")
@@ -344,7 +360,7 @@ class Operations(pyfuse3.Operations):
     def _sweep(self) -> None:
         """Past `max_nodes`, ask the kernel to forget the least recently used object
         directories, enough of them to bring the nodes down to 90% of it: evictions come in
-        batches, not one per new entry (also called while a big listing is read)."""
+        batches, not one per new entry."""
         kept = len(self._nodes) - self._evicting
         if kept <= self.max_nodes or self.notifier is None:
             return
@@ -470,10 +486,8 @@ class Operations(pyfuse3.Operations):
                 if node is None:
                     held = self._held(ino) if self._listed else None
                     if held is not None:
-                        listing, i = held
-                        listing.release(i, count)
-                        if not listing.live:
-                            self._listed.remove(listing)
+                        held[0].release(held[1], count)
+                        self._release_if_dead(held[0])
                     continue
                 if ino == ROOT:
                     continue
@@ -691,8 +705,8 @@ class Operations(pyfuse3.Operations):
         number from one listing to the next."""
         listed = self.tree.listing(handle.path[0])
         listing = self._listing(handle.ino, listed)
-        earlier = [other for other in self._listed if other.parent == handle.ino
-                   and other is not listing]
+        earlier = any(other.parent == handle.ino and other is not listing
+                      for other in self._listed)
         kids = self._nodes[handle.ino].kids or {}
         start = start_id
         if start_id == handle.offset and handle.last is not None:
@@ -706,12 +720,8 @@ class Operations(pyfuse3.Operations):
             held = None
             if ino is None:
                 held = listing, i
-                if earlier and not listing.counts[i]:
-                    for other in earlier:
-                        j = other.find(name, i)
-                        if j is not None:
-                            held = other, j
-                            break
+                if earlier and not listing.counts[i]:  # an older listing may hold the name
+                    held = self._held_named(handle.ino, name, i) or held
                 if not held[0].base:
                     self._next_ino = held[0].number(self._next_ino)
                 ino = held[0].ino(held[1])
