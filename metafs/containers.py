@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from . import buckets as B
@@ -111,9 +111,8 @@ class Containers:
         containers = self._containers()
         if containers is None:
             return
-        for key, value in containers.items():
-            if value is None:
-                yield _read(B.dec(key), containers.bucket(key))
+        for key, entries in containers.walk_buckets():
+            yield _decode(B.dec(key), entries)
 
     def create(self, container: Container) -> Container:
         self._validate(container)
@@ -202,10 +201,15 @@ class Containers:
 
 
 def _read(cid: str, bucket: Bucket) -> Container:
+    return _decode(cid, bucket.walk())  # one pass over the whole container
+
+
+def _decode(cid: str, entries: Iterable[tuple[tuple[bytes, ...], bytes]]) -> Container:
+    """The container from what its bucket's `walk()` gives."""
     container = Container(cid)
     runtime: dict[bytes, bytes] = {}
     fields = {B.IMAGE: "image", B.SNAPSHOTTER: "snapshotter", B.SNAPSHOT_KEY: "snapshot_key"}
-    for path, value in bucket.walk():  # one pass over the whole container
+    for path, value in entries:
         if len(path) == 1:
             key = path[0]
             if key in fields:

@@ -9,7 +9,7 @@ transaction that completes its target (digest, media type and size all valid).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from . import buckets as B
@@ -124,9 +124,8 @@ class Images:
         images = self._images()
         if images is None:
             return
-        for key, value in images.items():
-            if value is None:
-                yield _read(B.dec(key), images.bucket(key))
+        for key, entries in images.walk_buckets():
+            yield _decode(B.dec(key), entries)
 
     # -- writing, with containerd's semantics --
 
@@ -318,10 +317,15 @@ class Images:
 
 
 def _read(name: str, bucket: Bucket) -> Image:
+    return _decode(name, bucket.walk())  # one pass over the whole image (the mount's hot path)
+
+
+def _decode(name: str, entries: Iterable[tuple[tuple[bytes, ...], bytes]]) -> Image:
+    """The image from what its bucket's `walk()` gives."""
     image = Image(name)
     target = image.target
     labels, annotations = image.labels, target.annotations
-    for path, value in bucket.walk():  # one pass over the whole image (the mount's hot path)
+    for path, value in entries:
         if len(path) == 2:
             sub, key = path
             if sub == B.LABELS:

@@ -398,5 +398,10 @@ class Bucket:
         walking."""
         return layout.walk(self.tx._txn, self._prefix)
 
+    def walk_buckets(self) -> Iterator[tuple[bytes, list[tuple[tuple[bytes, ...], bytes]]]]:
+        """(name, its `walk()` as a list) of every bucket nested in this one, in bolt's order:
+        a whole collection read in one pass. Do not change the store while walking."""
+        return layout.walk_buckets(self.tx._txn, self._prefix)
+
     def is_empty(self) -> bool:
         return next(self.items(), None) is None

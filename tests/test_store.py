@@ -342,6 +342,9 @@ def test_bucket_api_matches_a_model(store, operations):
         for name, value in model.items():
             if isinstance(value, dict):
                 assert list(tx.bucket(name).walk()) == model_walk(value)
+        assert list(tx.root().walk_buckets()) == [
+            (k, model_walk(v)) for k, v in sorted(model.items()) if isinstance(v, dict)
+        ]
 
 
 # ---- transactions ---------------------------------------------------------------------------
