@@ -7,8 +7,10 @@ import re
 import pytest
 from cli_helpers import space_cells
 from containerd_fixture import EXPECTED
+from hypothesis import given
+from hypothesis import strategies as st
 
-from metafs.cli.tables import tabwrite
+from metafs.cli.tables import _Layout, tabwrite
 
 # (file, header names, tabwriter settings) for every space-padded table ctr printed.
 SPACE_TABLES = [
@@ -82,3 +84,27 @@ def test_tab_padding_rounds_up_to_tab_stops():
 
 def test_text_without_a_final_newline_is_kept():
     assert tabwrite("a\tb\t\nc", minwidth=1, tabwidth=8, padding=1) == "a b \nc"
+
+
+def block_by_block(text: str, minwidth: int, padding: int) -> str:
+    """The general algorithm, column block by column block, without the rectangle shortcut."""
+    lines = [line.split("\t") for line in text.split("\n")]
+    out: list[str] = []
+    _Layout(lines, out, minwidth, 8, padding, " ").format([], 0, len(lines))
+    return "".join(out)
+
+
+cells = st.text(alphabet="ab é✓-=,", max_size=6)
+
+
+@given(
+    st.integers(1, 5).flatmap(lambda n: st.lists(st.lists(cells, min_size=n, max_size=n),
+                                                 min_size=1, max_size=6)),
+    st.sampled_from(["\n", "\t\n", ""]),
+    st.integers(0, 4),
+    st.integers(0, 3),
+)
+def test_a_rectangular_table_is_laid_out_as_block_by_block(rows, end, minwidth, padding):
+    text = "".join("\t".join(row) + end for row in rows)
+    expected = block_by_block(text, minwidth, padding)
+    assert tabwrite(text, minwidth=minwidth, tabwidth=8, padding=padding) == expected
