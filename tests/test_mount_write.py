@@ -289,6 +289,15 @@ def test_mv_renames_an_image(mnt, store, img):
     mnt.sh("mv images/renamed%2Fone:2 images/renamed-back", check=True)
 
 
+def test_labels_the_kernel_holds_follow_their_image_through_mv(mnt, store, img):
+    name, d = img
+    mnt.sh(f"cat {d}/labels/env", check=True)  # the kernel now holds the label's inode
+    mnt.sh(f"mv {d} images/moved-with-labels:1", check=True)
+    mnt.sh("echo staging > images/moved-with-labels:1/labels/env", check=True)
+    assert image(store, "moved-with-labels:1").labels["env"] == "staging"
+    assert mnt.sh("cat images/moved-with-labels:1/labels/env").stdout == "staging\n"
+
+
 def test_mv_of_containers_and_across_directories_is_eperm(mnt, store, img, ctr):
     refused(mnt.sh(f"mv {ctr[1]} containers/moved"), "Operation not permitted")
     assert container(store, ctr[0]) is not None

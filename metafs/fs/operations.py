@@ -92,13 +92,15 @@ def handler(fn: Callable[..., Any]) -> Callable[..., Any]:
 class Node:
     """A name the kernel holds an inode for. Its node children (`kids`, by name) include
     those of its fixed entries: an object directory's labels/<key> are kids of the object
-    directory (its own names are all fixed, so they cannot clash)."""
+    directory (its own names are all fixed, so they cannot clash). `path` is kept with it:
+    every request starts by finding its inode's path, and only a rename changes one."""
 
-    __slots__ = ("parent", "name", "lookups", "kids", "fixed")
+    __slots__ = ("parent", "name", "path", "lookups", "kids", "fixed")
 
-    def __init__(self, parent: int, name: str) -> None:
+    def __init__(self, parent: int, name: str, path: Path) -> None:
         self.parent = parent
         self.name = name
+        self.path = path
         self.lookups = 0
         self.kids: dict[str, int] | None = None
         self.fixed = 0  # bit k: the kernel was given fixed entry k of this directory
@@ -165,7 +167,7 @@ class Operations(pyfuse3.Operations):
         self.notifier: Notifier | None = None
         # Every node, in the order of last use for the directories of top-level directories
         # (see _touch), which the sweep evicts first-come.
-        self._nodes: dict[int, Node] = {ROOT: Node(0, "")}
+        self._nodes: dict[int, Node] = {ROOT: Node(0, "", ())}
         self._nodes[ROOT].lookups = 1
         self._tops: set[int] = set()  # the nodes of the top-level directories
         self._collections: set[int] = set()  # of them, images/ and containers/
@@ -192,16 +194,22 @@ class Operations(pyfuse3.Operations):
     # ---- inodes ---------------------------------------------------------------------------
 
     def _path(self, ino: int) -> Path:
-        parts = []
-        while ino != ROOT:
-            k = ino % STRIDE
-            if k and ino > STRIDE:  # a fixed entry
-                parts.append(FIXED_ENTRIES[k - 1])
-                ino -= k
-                continue
-            ino, name = self._place(ino)
-            parts.append(name)
-        return tuple(reversed(parts))
+        node = self._nodes.get(ino)
+        if node is not None:
+            return node.path
+        k = ino % STRIDE
+        if k and ino > STRIDE:  # a fixed entry
+            return (*self._path(ino - k), FIXED_ENTRIES[k - 1])
+        parent, name = self._place(ino)  # a listed entry
+        return (*self._path(parent), name)
+
+    def _repath(self, node: Node, path: Path) -> None:
+        """Give a renamed node, and the nodes below it, their new paths."""
+        old, node.path = node.path, path
+        for kid in (node.kids or {}).values():
+            below = self._nodes.get(kid)
+            if below is not None:
+                self._repath(below, (*path, *below.path[len(old) :]))
 
     def _place(self, ino: int) -> tuple[int, str]:
         """The directory and name of a node or a listed entry."""
@@ -235,7 +243,8 @@ class Operations(pyfuse3.Operations):
 
     def _adopt(self, listing: Listing, i: int) -> Node:
         """Make listed entry i a node with the same number and the kernel's count."""
-        node = Node(listing.parent, listing.names[i])
+        name = listing.names[i]
+        node = Node(listing.parent, name, (*self._path(listing.parent), name))
         node.lookups = listing.take(i)
         node.fixed = ALL_FIXED  # which of its fixed entries the kernel took is not known
         ino = listing.ino(i)
@@ -303,7 +312,7 @@ class Operations(pyfuse3.Operations):
                 return ino, False
         ino = self._next_ino
         self._next_ino += STRIDE
-        self._nodes[ino] = Node(parent, name)
+        self._nodes[ino] = Node(parent, name, (*self._path(parent), name))
         self._link(parent, name, ino)
         if parent == ROOT:
             self._tops.add(ino)
@@ -795,6 +804,7 @@ class Operations(pyfuse3.Operations):
         if ino is not None:
             node = self._nodes[ino]
             node.parent, node.name = parent_new, new_name
+            self._repath(node, (*new_parent, new_name))
             self._link(parent_new, new_name, ino)
             self._changed(ino)
 
