@@ -12,6 +12,9 @@ from .codec import SPEC_TYPE_URL, AnyValue, decode_time, now_ns
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
 from .store import Bucket, Txn
 
+# ctr's default runtime, and that of containers made by `mkdir` in a mount
+DEFAULT_RUNTIME = "io.containerd.runc.v2"
+
 
 @dataclass
 class Runtime:

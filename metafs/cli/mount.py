@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
-from ..containers import spec_from_json
+from ..containers import DEFAULT_RUNTIME, spec_from_json
 from ..errors import MetafsError
-from ..fs.tree import DEFAULT_RUNTIME
 from .common import store_path
 
 
@@ -85,6 +83,8 @@ def cmd_mount(args: argparse.Namespace) -> int:
 
 
 def cmd_umount(args: argparse.Namespace) -> int:
+    import subprocess  # here: every other command starts without it
+
     tool = shutil.which("fusermount3") or shutil.which("fusermount")
     command = [tool, "-u", str(args.mountpoint)] if tool else ["umount", str(args.mountpoint)]
     if not os.path.ismount(args.mountpoint):

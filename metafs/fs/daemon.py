@@ -21,11 +21,12 @@ import pyfuse3
 import trio
 
 from ..codec import AnyValue
+from ..containers import DEFAULT_RUNTIME
 from ..store import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Store
 from . import wait
 from .operations import MAX_NODES, Operations
 from .resources import ResourceTree
-from .tree import DEFAULT_RUNTIME, EMPTY_SPEC
+from .tree import EMPTY_SPEC
 
 log = logging.getLogger("metafs.mount")
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from .. import buckets as B
 from ..codec import SPEC_TYPE_URL, AnyValue, format_time, now_ns
-from ..containers import Container, Containers, Runtime, spec_from_json
+from ..containers import DEFAULT_RUNTIME, Container, Containers, Runtime, spec_from_json
 from ..errors import AlreadyExists, InvalidArgument, MetafsError, NotFound
 from ..images import Image, Images
 from ..store import Store, Txn
@@ -56,7 +56,6 @@ TIMES = ("createdat", "updatedat")
 # every name an image or container directory holds besides labels/<key>
 FIXED_ENTRIES = tuple(dict.fromkeys((LABELS, *TIMES, *IMAGE_FIELDS, *CONTAINER_FIELDS)))
 
-DEFAULT_RUNTIME = "io.containerd.runc.v2"
 EMPTY_SPEC = AnyValue(SPEC_TYPE_URL, b"{}")
 
 Path = tuple[str, ...]
