@@ -164,6 +164,13 @@ class Bench:
         row.results[phase] = Result(median(tmpfs_times), median(metafs_times), requests)
         check_labels(store, writers, value)
 
+        # The floor under a durable echo, measured on the same disk at the same time.
+        writers, order = order[:k], order[k:]
+        row = self._row("the same write in process (LMDB commit with sync)", n, "ms")
+        row.results[phase] = Result(None, median(measure.commit_latencies(
+            store, [image_name(i) for i in writers], value)))
+        check_labels(store, writers, value)
+
         if self.ls_available:
             row = self._row(f"`metafs images ls`, {n} images", n, "s")
             self._images_ls(row, phase, store, min(reps, 3))

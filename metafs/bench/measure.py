@@ -10,6 +10,10 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..images import Images
+from ..store import Store
+from .data import NAMESPACE
+
 # One bash process writes each label with the builtin echo (open O_TRUNC, write, close) and
 # prints the wall time of every write in microseconds.
 _ECHO_LOOP = r"""
@@ -81,6 +85,19 @@ def echo_latencies(images: Path, dirs: Sequence[str], value: str) -> list[float]
     done = subprocess.run(["bash", "-c", _ECHO_LOOP, "bench", value, *dirs], cwd=images,
                           capture_output=True, text=True, check=True)
     return [int(line) / 1e6 for line in done.stdout.split()]
+
+
+def commit_latencies(store: Path, names: Sequence[str], value: str) -> list[float]:
+    """Seconds of each durable commit of one label (`env`) of the named images, in this
+    process: what a durable write costs the store alone, without the mount."""
+    times = []
+    with Store(store) as opened:
+        for name in names:
+            start = time.perf_counter()
+            with opened.write() as tx:
+                Images(tx, NAMESPACE).set_label(name, "env", value)
+            times.append(time.perf_counter() - start)
+    return times
 
 
 def _proc_field(pid: int, filename: str, key: str) -> int:
