@@ -36,6 +36,7 @@ class Result:
     tmpfs: float | None  # seconds, median
     metafs: float
     requests: float | None = None  # FUSE requests per operation
+    plain: float | None = None  # the plain pyfuse3 daemon (plain.py), pinned only
 
 
 @dataclass
@@ -103,12 +104,19 @@ class Bench:
         pid = self.mounts.metafs(store, mnt, self.work / f"mount-{n}.log")
         mounted_rss = measure.resident_bytes(pid)
         check_same(mirror, mnt, n)
+        plain = self.work / f"plain-{n}"
+        plain_pid = self.mounts.plain(mirror, plain, self.work / f"plain-{n}.log")
         progress(f"N={n}: mirrored and mounted ({files} files in images/)")
         order = list(range(n))
         random.Random(n).shuffle(order)
         for phase in PHASES:
+            pin(phase, plain_pid)
             pin(phase, pid)
-            order = self._phase(phase, n, pid, mirror, mnt, store, files, order)
+            roots = {"tmpfs": mirror, "metafs": mnt}
+            if phase == "pinned":
+                roots["plain"] = plain
+            order = self._phase(phase, n, pid, roots, store, files, order)
+        self.mounts.unmount(plain)
         pin("unpinned", pid)
         (walked, walk_tmpfs), (_, walk_metafs) = time_walk(mirror), time_walk(mnt)
         self.memory.append(Memory(n, walked, mounted_rss, measure.resident_bytes(pid),
@@ -118,19 +126,20 @@ class Bench:
         self.mounts.unmount(mirror)
         shutil.rmtree(store)
 
-    def _phase(self, phase: str, n: int, pid: int, mirror: Path, mnt: Path, store: Path,
+    def _phase(self, phase: str, n: int, pid: int, roots: dict[str, Path], store: Path,
                files: int, order: list[int]) -> list[int]:
-        """Measure one phase on images from `order`; the images it did not use."""
+        """Measure one phase on images from `order` on the trees in `roots` (tmpfs, metafs and
+        perhaps plain); the images it did not use."""
         s = self.s
         reps = s.reps
         progress(f"N={n}: {phase}")
-        roots = {"tmpfs": mirror, "metafs": mnt}
+        mirror, mnt = roots["tmpfs"], roots["metafs"]
 
         per_rep = max(1, min(s.stat_images, n // (4 * reps)))
         chunks = [order[i * per_rep:(i + 1) * per_rep] for i in range(reps)]
         order = order[reps * per_rep:]
         row = self._row("stat of a distinct field", n, "µs", "≤ 14x")
-        self._compare(row, phase, pid, reps, len(chunks[0]) * len(IMAGE_FIELDS),
+        self._compare(row, phase, pid, roots, reps, len(chunks[0]) * len(IMAGE_FIELDS),
                       lambda side, rep: measure.stat_each(field_paths(roots[side], chunks[rep]),
                                                           forget_first=True))
 
@@ -140,16 +149,16 @@ class Bench:
         for side in paths:
             measure.open_read_close_each(paths[side])  # warm: every name looked up once
         row = self._row("open+read+close of a field", n, "µs", "≤ 13x")
-        self._compare(row, phase, pid, reps, len(paths["tmpfs"]),
+        self._compare(row, phase, pid, roots, reps, len(paths["tmpfs"]),
                       lambda side, rep: measure.open_read_close_each(paths[side]))
 
         row = self._row("readdir of images/", n, "ms", "≤ 6x at 100k")
-        self._compare(row, phase, pid, reps, 1, lambda side, rep: measure.list_directory(
+        self._compare(row, phase, pid, roots, reps, 1, lambda side, rep: measure.list_directory(
             os.fsencode(roots[side] / "images"), n))
 
         if n <= s.grep_max:
             row = self._row("grep -r over images/, per file", n, "µs", "≤ 11x")
-            self._compare(row, phase, pid, min(reps, 3), files, lambda side, rep: (
+            self._compare(row, phase, pid, roots, min(reps, 3), files, lambda side, rep: (
                 measure.grep_tree(roots[side] / "images") / files))
 
         k = max(1, min(s.writes, n // 10))
@@ -184,16 +193,21 @@ class Bench:
         self.rows.append(row)
         return row
 
-    def _compare(self, row: Row, phase: str, pid: int, reps: int, ops: int,
-                 run: Callable[[str, int], float]) -> None:
-        """Alternate tmpfs and metafs `reps` times; medians, and FUSE requests per op."""
-        tmpfs, metafs, requests = [], [], 0
+    def _compare(self, row: Row, phase: str, pid: int, roots: dict[str, Path], reps: int,
+                 ops: int, run: Callable[[str, int], float]) -> None:
+        """Alternate tmpfs, metafs (and plain) `reps` times; medians, and metafs's FUSE
+        requests per op."""
+        times: dict[str, list[float]] = {side: [] for side in roots}
+        requests = 0
         for rep in range(reps):
-            tmpfs.append(run("tmpfs", rep))
-            before = measure.requests_served(pid)
-            metafs.append(run("metafs", rep))
-            requests += measure.requests_served(pid) - before
-        row.results[phase] = Result(median(tmpfs), median(metafs), requests / (reps * ops))
+            for side in roots:
+                before = measure.requests_served(pid)
+                times[side].append(run(side, rep))
+                if side == "metafs":
+                    requests += measure.requests_served(pid) - before
+        plain = median(times["plain"]) if "plain" in times else None
+        row.results[phase] = Result(median(times["tmpfs"]), median(times["metafs"]),
+                                    requests / (reps * ops), plain)
 
     def _images_ls(self, row: Row, phase: str, store: Path, reps: int) -> None:
         command = metafs_command("--store", store, "-n", NAMESPACE, "images", "ls")
@@ -274,18 +288,24 @@ def _number(seconds: float | None, unit: str) -> str:
     return f"{value:.3g}" if value < 100 else f"{value:.0f}"
 
 
+def _ratio(seconds: float | None, baseline: float | None) -> str:
+    return f"{seconds / baseline:.1f}x" if seconds is not None and baseline else "—"
+
+
 def table(bench: Bench, load: tuple[str, str]) -> str:
     head = [
         f"metafs benchmark, {time.strftime('%Y-%m-%d %H:%M')}: {os.cpu_count()} CPUs, "
         f"Linux {platform.release()}, Python {platform.python_version()}, "
         f"pyfuse3 {version('pyfuse3')}; load average {load[0]} at start, {load[1]} at end",
         "",
-        "Medians; ratio = metafs / tmpfs measured in the same run; req/op = FUSE requests the "
-        "daemon received per operation (pinned run).",
+        "Medians; ratio = metafs / tmpfs measured in the same run; plain pyfuse3 = the same "
+        "tree served read-only by a plain pyfuse3 daemon (metafs/bench/plain.py), pinned, and "
+        "its ratio to tmpfs; req/op = FUSE requests the metafs daemon received per operation "
+        "(pinned run).",
         "",
-        "| operation | N | unit | pinned: tmpfs | metafs | ratio | unpinned: tmpfs | metafs "
-        "| ratio | req/op | target (pinned) |",
-        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| operation | N | unit | pinned: tmpfs | metafs | ratio | plain pyfuse3 | ratio "
+        "| unpinned: tmpfs | metafs | ratio | req/op | target (pinned) |",
+        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     lines = []
     for row in bench.rows:
@@ -293,10 +313,12 @@ def table(bench: Bench, load: tuple[str, str]) -> str:
         for phase in PHASES:
             r = row.results.get(phase)
             if r is None:
-                cells += ["—", "—", "—"]
+                cells += ["—", "—", "—"] + (["—", "—"] if phase == "pinned" else [])
                 continue
-            ratio = f"{r.metafs / r.tmpfs:.1f}x" if r.tmpfs else "—"
-            cells += [_number(r.tmpfs, row.unit), _number(r.metafs, row.unit), ratio]
+            cells += [_number(r.tmpfs, row.unit), _number(r.metafs, row.unit),
+                      _ratio(r.metafs, r.tmpfs)]
+            if phase == "pinned":
+                cells += [_number(r.plain, row.unit), _ratio(r.plain, r.tmpfs)]
         pinned = row.results.get("pinned")
         cells.append(f"{pinned.requests:.2f}" if pinned and pinned.requests is not None else "—")
         cells.append(row.target)

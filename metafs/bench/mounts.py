@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -50,6 +51,21 @@ class Mounts:
         if pid is None:
             raise RuntimeError(f"no metafs daemon found serving {path}")
         return pid
+
+    def plain(self, source: Path, path: Path, log: Path) -> int:
+        """Serve `source` at `path` with the plain pyfuse3 daemon (plain.py); its pid."""
+        path.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            daemon = subprocess.Popen(
+                [sys.executable, "-m", "metafs.bench.plain", str(source), str(path)],
+                env=metafs_env(), stdout=out, stderr=out, start_new_session=True)
+        self._undo.append((path, daemon.pid))
+        deadline = time.monotonic() + 10
+        while not os.path.ismount(path):
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the plain pyfuse3 daemon did not mount {path} (see {log})")
+            time.sleep(0.05)
+        return daemon.pid
 
     def unmount(self, path: Path) -> None:
         for i, (mounted, pid) in enumerate(self._undo):
@@ -109,6 +125,9 @@ def _reap(pid: int) -> None:
                 return
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
+            # a daemon this process started (the plain one) must be waited for
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
             if not Path(f"/proc/{pid}").exists():
                 return
             time.sleep(0.05)
