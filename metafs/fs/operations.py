@@ -59,6 +59,7 @@ log = logging.getLogger("metafs.mount")
 ROOT = pyfuse3.ROOT_INODE
 STRIDE = 16  # node numbers are its multiples; see _fixed
 FIXED = {name: k for k, name in enumerate(FIXED_ENTRIES, start=1)}
+FIXED_FILENAMES = {name.encode(): k for name, k in FIXED.items()}
 assert len(FIXED) < STRIDE
 ALL_FIXED = sum(1 << k for k in FIXED.values())
 MAX_NODES = 50_000
@@ -474,6 +475,17 @@ class Operations(pyfuse3.Operations):
 
     @handler
     def lookup(self, parent: int, filename: bytes, ctx: Any = None) -> pyfuse3.EntryAttributes:
+        k = FIXED_FILENAMES.get(filename)
+        if k is not None:
+            directory = self._nodes.get(parent)
+            if directory is not None and directory.parent in self._collections:
+                # a field of an image or a container, the lookup asked for most: what
+                # _entry would do for it, without its steps for names that are nodes
+                st = self.tree.stat((*directory.path, FIXED_ENTRIES[k - 1]))
+                if st is None:
+                    raise pyfuse3.FUSEError(errno.ENOENT)
+                directory.fixed |= 1 << k
+                return self._attrs(parent + k, st)
         parent_path = self._path(parent)
         if filename in (b".", b".."):
             ino = parent if filename == b"." else (self._parent(parent) or ROOT)
