@@ -130,14 +130,9 @@ class Store:
             self.env.set_mapsize(0)  # adopt the size another process grew the map to
             return self.env.begin(write=write)
 
-    @contextmanager
-    def read(self) -> Iterator[Txn]:
-        """A read-only snapshot of the store."""
-        txn = self._begin(write=False)
-        try:
-            yield Txn(self, txn, write=False)
-        finally:
-            txn.abort()
+    def read(self) -> Reading:
+        """A read-only snapshot of the store: `with store.read() as tx: ...`."""
+        return Reading(self)
 
     @contextmanager
     def write(self) -> Iterator[Txn]:
@@ -177,6 +172,23 @@ class Store:
             self.env.set_mapsize(min(size * 2, self.max_map_size))
         except lmdb.Error as exc:
             raise StoreFull(f'store "{self.path}"') from exc
+
+
+class Reading:
+    """The context of `Store.read()`: a class rather than a generator, since the mount begins
+    one for every object it reads."""
+
+    __slots__ = ("_store", "_txn")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __enter__(self) -> Txn:
+        self._txn = self._store._begin(write=False)
+        return Txn(self._store, self._txn, write=False)
+
+    def __exit__(self, *exc: object) -> None:
+        self._txn.abort()
 
 
 class Txn:
