@@ -195,19 +195,22 @@ class Bench:
 
     def _compare(self, row: Row, phase: str, pid: int, roots: dict[str, Path], reps: int,
                  ops: int, run: Callable[[str, int], float]) -> None:
-        """Alternate tmpfs, metafs (and plain) `reps` times; medians, and metafs's FUSE
-        requests per op."""
-        times: dict[str, list[float]] = {side: [] for side in roots}
-        requests = 0
+        """Alternate tmpfs and metafs `reps` times, then time the plain daemon if it is in
+        `roots` (after one untimed run: in between, the kernel's entries of a longer cycle
+        would expire, and metafs's figures would change with the plain daemon's); medians,
+        and metafs's FUSE requests per op."""
+        tmpfs, metafs, requests = [], [], 0
         for rep in range(reps):
-            for side in roots:
-                before = measure.requests_served(pid)
-                times[side].append(run(side, rep))
-                if side == "metafs":
-                    requests += measure.requests_served(pid) - before
-        plain = median(times["plain"]) if "plain" in times else None
-        row.results[phase] = Result(median(times["tmpfs"]), median(times["metafs"]),
-                                    requests / (reps * ops), plain)
+            tmpfs.append(run("tmpfs", rep))
+            before = measure.requests_served(pid)
+            metafs.append(run("metafs", rep))
+            requests += measure.requests_served(pid) - before
+        plain = None
+        if "plain" in roots:
+            run("plain", 0)
+            plain = median(run("plain", rep) for rep in range(reps))
+        row.results[phase] = Result(median(tmpfs), median(metafs), requests / (reps * ops),
+                                    plain)
 
     def _images_ls(self, row: Row, phase: str, store: Path, reps: int) -> None:
         command = metafs_command("--store", store, "-n", NAMESPACE, "images", "ls")
