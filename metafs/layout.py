@@ -210,6 +210,24 @@ def _entries(txn: lmdb.Transaction, prefix: bytes) -> Iterator[tuple[bytes, byte
             return
     else:
         start = prefix
+    yield from _sorted_entries(txn, prefix, start)
+
+
+def _walk_sorted(
+    txn: lmdb.Transaction, prefix: bytes, start: bytes
+) -> Iterator[tuple[tuple[bytes, ...], bytes]]:
+    skip = len(prefix)
+    for full, value in _sorted_entries(txn, prefix, start):
+        names = key_names(full[skip:])
+        if names is not None:
+            yield names, value
+
+
+def _sorted_entries(
+    txn: lmdb.Transaction, prefix: bytes, start: bytes
+) -> Iterator[tuple[bytes, bytes]]:
+    """What `_entries` gives from the full key `start` on, read through the sorting `Cursor`
+    (from the first folded key on, or for a prefix too long to be a direct key)."""
     cursor = Cursor(txn)
     cursor.seek(start)
     for full, value, _key in cursor.entries():
@@ -217,20 +235,6 @@ def _entries(txn: lmdb.Transaction, prefix: bytes) -> Iterator[tuple[bytes, byte
             return
         if len(full) > len(prefix):
             yield full, value
-
-
-def _walk_sorted(
-    txn: lmdb.Transaction, prefix: bytes, start: bytes
-) -> Iterator[tuple[tuple[bytes, ...], bytes]]:
-    cursor = Cursor(txn)
-    cursor.seek(start)
-    skip = len(prefix)
-    for full, value, _key in cursor.entries():
-        if not full.startswith(prefix):
-            return
-        names = key_names(full[skip:])
-        if names is not None:
-            yield names, value
 
 
 class Cursor:
