@@ -17,31 +17,26 @@ from __future__ import annotations
 
 def tabwrite(text: str, *, minwidth: int, tabwidth: int, padding: int, padchar: str = " ") -> str:
     lines = [line.split("\t") for line in text.split("\n")]
-    if padchar != "\t" and _rectangular(lines):
-        return _write_rectangle(lines, minwidth, padding, padchar)
+    body = lines[:-1] if lines[-1] == [""] else lines  # the lines before a final newline
+    if padchar != "\t" and len({len(line) for line in body}) == 1:
+        # every line has the same number of cells, as in every table ctr prints: each column
+        # is one block
+        text = _write_rectangle(body, minwidth, padding, padchar)
+        return text + "\n" if body is not lines else text
     out: list[str] = []
     layout = _Layout(lines, out, minwidth, tabwidth, padding, padchar)
     layout.format([], 0, len(lines))
     return "".join(out)
 
 
-def _rectangular(lines: list[list[str]]) -> bool:
-    """Every line but a last empty one has the same number of cells: each column is then one
-    block, the case of every table ctr prints."""
-    body = lines[:-1] if lines[-1] == [""] else lines
-    return len({len(line) for line in body}) == 1
-
-
-def _write_rectangle(lines: list[list[str]], minwidth: int, padding: int, padchar: str) -> str:
-    """`tabwrite` of a rectangular table, a column at a time."""
-    body = lines[:-1] if lines[-1] == [""] else lines
+def _write_rectangle(body: list[list[str]], minwidth: int, padding: int, padchar: str) -> str:
+    """`tabwrite` of lines that all have the same number of cells, a column at a time."""
     columns = list(zip(*body, strict=True))
     widths = [max(minwidth, max(map(len, column)) + padding) for column in columns[:-1]]
     padded = [[cell.ljust(width, padchar) for cell in column]
               for column, width in zip(columns[:-1], widths, strict=True)]
     padded.append(list(columns[-1]))
-    text = "\n".join(map("".join, zip(*padded, strict=True)))
-    return text + "\n" if len(body) < len(lines) else text
+    return "\n".join(map("".join, zip(*padded, strict=True)))
 
 
 class _Layout:
