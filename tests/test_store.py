@@ -388,10 +388,21 @@ def test_generation_counts_commits(store):
     g = store.generation()
     with store.write() as tx:
         tx.root().put(b"k", b"v")
+        assert store.generation() == g  # what is committed, asked inside a write
     assert store.generation() == g + 1
     with store.read() as tx:
         tx.root().get(b"k")
     assert store.generation() == g + 1
+
+
+def test_generation_counts_another_process_commits(store):
+    g = store.generation()
+    writer = run_python(WRITE_ONCE, str(store.path))
+    out, err = writer.communicate(timeout=60)
+    assert writer.returncode == 0, err
+    assert store.generation() == g + 1
+    with store.read() as tx:
+        assert tx.root().get(b"from") == b"elsewhere"
 
 
 def test_read_only_store(tmp_path):
@@ -537,6 +548,15 @@ WRITER = """
             images.create(Image(f"{who}/{i:03d}", Descriptor("m", digest, 1),
                                 labels={"pad": "p" * 1500}))
     print("done")
+"""
+
+
+WRITE_ONCE = """
+    import sys
+    from metafs import Store
+
+    with Store.open(sys.argv[1]) as store, store.write() as tx:
+        tx.root().put(b"from", b"elsewhere")
 """
 
 
