@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from .errors import CorruptStore, InvalidArgument
 
@@ -84,9 +84,9 @@ def format_time(unix_ns: int, *, nanos: bool = True) -> str:
     """RFC 3339 in UTC as Go prints it: `RFC3339Nano` (fraction without trailing zeros) or
     `RFC3339` (whole seconds) when `nanos` is false."""
     sec, nsec = divmod(unix_ns, _NS)
-    t = datetime.fromtimestamp(sec, UTC)
-    # not strftime: its %Y gives "1", not "0001", for years below 1000 on glibc
-    text = f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+    # gmtime and %-format: half the cost of datetime and an f-string (the mount formats two
+    # times per object it reads); not strftime: its %Y gives "1", not "0001", below year 1000
+    text = "%04d-%02d-%02dT%02d:%02d:%02d" % time.gmtime(sec)[:6]  # noqa: UP031
     if nanos and nsec:
         text += "." + f"{nsec:09d}".rstrip("0")
     return text + "Z"
