@@ -85,6 +85,9 @@ def test_read_only_mount_refuses_changes_with_erofs(mount_factory):
         assert result.returncode != 0 and "Read-only file system" in result.stderr, command
     assert image(store, "app:1") == before
     assert mnt.sh("stat -c %a images/app:1/size").stdout == "444\n"
+    for path in ("images/app:1/size", "images/app:1/labels/k", "images/app:1/labels"):
+        assert mnt.sh(f"test -w {path}").returncode == 1, path
+    assert mnt.sh("test -r images/app:1/labels/k && test -x images/app:1").returncode == 0
 
 
 def test_full_store_is_enospc(mount_factory, tmp_path):

@@ -180,6 +180,22 @@ def test_read_only_fields_are_eperm_even_for_root(mnt, store, img, ctr):
     assert after.snapshotter == "native" and after.runtime == before_container.runtime
 
 
+def test_test_w_tells_what_a_write_would_do(mnt, img, ctr):
+    """The daemon answers access(2) by the mode bits it shows (the kernel does not check
+    them): a read-only field is not writable, even for root, as in sysfs."""
+    _, d = img
+    _, c = ctr
+    mnt.sh(f"echo native > {c}/snapshotter", check=True)  # fixed once set
+    expected = {
+        f"-w {d}/createdat": False, f"-w {c}/runtime": False, f"-w {c}/snapshotter": False,
+        f"-w {d}/digest": True, f"-w {d}/labels/env": True, f"-w {c}/image": True,
+        f"-r {d}/createdat": True, f"-x {d}/digest": False,
+        f"-x {d}/labels": True, f"-w {d}/labels": True, "-w images": True,
+    }
+    got = {test: mnt.sh(f"test {test}").returncode == 0 for test in expected}
+    assert got == expected
+
+
 def test_labels_are_files(mnt, store, img):
     name, d = img
     mnt.sh(f"echo blue > {d}/labels/color", check=True)

@@ -833,6 +833,13 @@ class Operations(pyfuse3.Operations):
         raise pyfuse3.FUSEError(errno.EPERM)
 
     @handler
+    def access(self, ino: int, mode: int, ctx: Any = None) -> bool:
+        """access(2) by the owner's mode bits shown: only the mounting user reaches the mount,
+        and a read-only field is not writable even for root (as in sysfs)."""
+        shown = self._attrs(ino, self._stat(ino, self._path(ino))).st_mode >> 6
+        return mode & shown & 0o7 == mode
+
+    @handler
     def statfs(self, ctx: Any) -> pyfuse3.StatvfsData:
         data = pyfuse3.StatvfsData()
         data.f_bsize = data.f_frsize = 4096
