@@ -165,13 +165,19 @@ class Bench:
         writers, order = order[:k], order[k:]
         dirs = [image_dir(i) for i in writers]
         value = f"bench-{phase}"
-        row = self._row("durable echo > labels/env", n, "ms", "≤ 1 ms median")
-        tmpfs_times = measure.echo_latencies(mirror / "images", dirs, value)
-        before = measure.requests_served(pid)
-        metafs_times = measure.echo_latencies(mnt / "images", dirs, value)
-        requests = (measure.requests_served(pid) - before) / len(dirs)
-        row.results[phase] = Result(median(tmpfs_times), median(metafs_times), requests)
-        check_labels(store, writers, value)
+        # First to labels not written in this phase, then to the same again at once, as a
+        # script setting labels in a loop does: the kernel then holds the names.
+        for operation, target, written in (
+            ("durable echo > labels/env", "≤ 1 ms median", value),
+            ("the same echo again, at once", "", f"{value}-2"),
+        ):
+            row = self._row(operation, n, "ms", target)
+            tmpfs_times = measure.echo_latencies(mirror / "images", dirs, written)
+            before = measure.requests_served(pid)
+            metafs_times = measure.echo_latencies(mnt / "images", dirs, written)
+            requests = (measure.requests_served(pid) - before) / len(dirs)
+            row.results[phase] = Result(median(tmpfs_times), median(metafs_times), requests)
+            check_labels(store, writers, written)
 
         # The floor under a durable echo, measured on the same disk at the same time: the
         # same images' label changed again, in this process.
