@@ -7,6 +7,8 @@ import time
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from mount_helpers import DIGEST_A, DIGEST_B, NS, make_container, make_image
 
 from metafs import Descriptor, Images
@@ -80,6 +82,25 @@ def test_escaping_round_trips(name):
 def test_only_canonical_file_names_decode(bad):
     with pytest.raises(ValueError):
         names.decode(bad)
+
+
+ESCAPY = st.binary(max_size=60) | st.lists(
+    st.sampled_from([b"%", b"/", b"\x00", b"%2F", b"%25", b"%00", b"2F", b"25", b"a", b"."]),
+    max_size=12).map(b"".join)
+
+
+@given(ESCAPY)
+def test_every_name_decodes_back_and_every_file_name_to_one_name(raw):
+    if raw:
+        assert names.decode(names.encode(raw)) == raw or len(names.encode(raw)) > 200
+    if b"/" in raw or b"\x00" in raw or not raw:
+        return  # no file name
+    try:
+        decoded = names.decode(raw)
+    except ValueError:
+        return
+    if not isinstance(decoded, names.LongName):
+        assert names.encode(decoded) == raw
 
 
 def test_drafts_are_listed_with_partial_fields(env):

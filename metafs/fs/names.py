@@ -80,7 +80,9 @@ def decode(filename: bytes) -> bytes | LongName:
         if len(digest) != 2 * _HASH_BYTES or not _is_hex(digest):
             raise ValueError(f"bad long-name hash in {filename!r}")
         return LongName(_unescape(filename[:mark]), digest.decode())
-    name = _unescape(filename)
+    # In what `encode` produces every % starts an escape, so each escape can be replaced on
+    # its own; encoding the result again refuses anything `encode` would not have written.
+    name = filename.replace(b"%2F", b"/").replace(b"%00", b"\x00").replace(b"%25", b"%")
     if not name or encode(name) != filename:
         raise ValueError(f"{filename!r} is not an escaped name")
     return name
