@@ -47,8 +47,16 @@ def component(name: bytes, kind: int) -> bytes:
     return name.replace(b"\x00", b"\x00\xff") + bytes((0, kind))
 
 
+_BUCKET_END = bytes((0, BUCKET))
+
+
 def bucket_prefix(path: Sequence[bytes]) -> bytes:
     """Full key of the bucket at `path` (a sequence of bucket names); b"" is the root."""
+    if not path:
+        return b""
+    joined = _BUCKET_END.join(path) + _BUCKET_END
+    if joined.count(0) == len(path):  # no name holds a NUL to escape: most of them
+        return joined
     return b"".join(component(name, BUCKET) for name in path)
 
 
