@@ -96,7 +96,10 @@ class Containers:
         return bucket
 
     def get(self, cid: str) -> Container:
-        return _read(cid, self._bucket(cid))
+        entries = self.tx.read_bucket(B.V1, B.enc(self.namespace), B.CONTAINERS, B.enc(cid))
+        if entries is None:
+            raise NotFound(self._describe(cid))
+        return _decode(cid, entries)
 
     def exists(self, cid: str) -> bool:
         containers = self._containers()

@@ -106,7 +106,10 @@ class Images:
     # -- reading --
 
     def get(self, name: str) -> Image:
-        return _read(name, self._bucket(name))
+        entries = self.tx.read_bucket(B.V1, B.enc(self.namespace), B.IMAGES, B.enc(name))
+        if entries is None:
+            raise NotFound(self._describe(name))
+        return _decode(name, entries)
 
     def exists(self, name: str) -> bool:
         images = self._images()

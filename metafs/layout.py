@@ -156,22 +156,59 @@ def walk(txn: lmdb.Transaction, prefix: bytes) -> Iterator[tuple[tuple[bytes, ..
     keys never interleave out of order (a direct key is shorter than a folded key's prefix),
     so handing over there loses and repeats nothing.
     """
-    skip = len(prefix)
-    if skip > DIRECT_MAX:
+    if len(prefix) > DIRECT_MAX:
         yield from _walk_sorted(txn, prefix, prefix)
         return
     cur = txn.cursor()
-    if not cur.set_range(prefix):
-        return
+    if cur.set_range(prefix):
+        yield from _walk_direct(txn, cur, prefix)
+
+
+def read_bucket(
+    txn: lmdb.Transaction, prefix: bytes
+) -> list[tuple[tuple[bytes, ...], bytes]] | None:
+    """What `walk` gives for the bucket whose full key is `prefix`, or None if there is no
+    such bucket: its marker comes first in its key range, so one cursor pass both finds the
+    bucket and reads it."""
+    if len(prefix) > DIRECT_MAX:
+        return None if txn.get(lmdb_key(prefix)) is None else list(walk(txn, prefix))
+    cur = txn.cursor()
+    if not cur.set_range(prefix) or cur.key() != prefix:
+        return None
+    return list(_walk_direct(txn, cur, prefix))
+
+
+def _walk_direct(
+    txn: lmdb.Transaction, cur: lmdb.Cursor, prefix: bytes
+) -> Iterator[tuple[tuple[bytes, ...], bytes]]:
+    """`walk` from where `cur` stands (in the bucket's range, on a direct key)."""
+    skip = len(prefix)
     for key, value in cur.iternext():
         if key[:skip] != prefix:
             return
         if len(key) == FOLDED_LEN:
             yield from _walk_sorted(txn, prefix, key[:_PREFIX_LEN])
             return
-        names = key_names(key[skip:])
+        rel = key[skip:]
+        try:
+            names = _NAMES[rel]
+        except KeyError:
+            names = _names_of(rel)
         if names is not None:
             yield names, value
+
+
+_NAMES: dict[bytes, tuple[bytes, ...] | None] = {}
+_NAMES_MAX = 4096
+
+
+def _names_of(rel: bytes) -> tuple[bytes, ...] | None:
+    """`key_names(rel)`, remembered: the keys below an object (its fields, its label keys)
+    repeat from one object to the next, and a walk reads little else."""
+    if len(_NAMES) >= _NAMES_MAX:
+        _NAMES.clear()
+    names = _NAMES[rel] = key_names(rel)
+    return names
 
 
 def walk_buckets(
@@ -187,7 +224,11 @@ def walk_buckets(
     below = 0
     for full, value in _entries(txn, prefix):
         if inside and full.startswith(inside):
-            names = key_names(full[below:])
+            rel = full[below:]
+            try:
+                names = _NAMES[rel]
+            except KeyError:
+                names = _names_of(rel)
             if names is not None:
                 entries.append((names, value))
             continue

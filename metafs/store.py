@@ -217,6 +217,11 @@ class Txn:
             return None
         return Bucket(self, path, prefix)
 
+    def read_bucket(self, *path: bytes) -> list[tuple[tuple[bytes, ...], bytes]] | None:
+        """What `Bucket.walk()` gives for the bucket at `path`, as a list; None if there is
+        no such bucket. One cursor pass where `bucket(*path).walk()` is a lookup and a pass."""
+        return layout.read_bucket(self._txn, layout.bucket_prefix(path))
+
     def create_buckets(self, *path: bytes) -> Bucket:
         """The bucket at `path`, creating it and every missing bucket on the way."""
         bucket = self.root()

@@ -317,6 +317,19 @@ def model_walk(model: dict, above: tuple = ()) -> list:
     return found
 
 
+def check_read_bucket(tx, model: dict, above: tuple = ()) -> None:
+    """read_bucket gives what walk gives for every bucket, and None for every other name
+    (plain keys, and names that are not there)."""
+    for name in [*model, b"missing"]:
+        value = model.get(name)
+        found = tx.read_bucket(*above, name)
+        if isinstance(value, dict):
+            assert found == model_walk(value)
+            check_read_bucket(tx, value, (*above, name))
+        else:
+            assert found is None
+
+
 @settings(
     max_examples=80,
     deadline=None,
@@ -342,6 +355,7 @@ def test_bucket_api_matches_a_model(store, operations):
         for name, value in model.items():
             if isinstance(value, dict):
                 assert list(tx.bucket(name).walk()) == model_walk(value)
+        check_read_bucket(tx, model)
         assert list(tx.root().walk_buckets()) == [
             (k, model_walk(v)) for k, v in sorted(model.items()) if isinstance(v, dict)
         ]
