@@ -414,10 +414,9 @@ class Shown:
     def file(self, sub: Path) -> tuple[Stat, bytes | None] | None:
         """The stat of the directory or file at `sub` (below the object's directory), and a
         file's contents; None if there is none."""
-        try:
-            return self._files[sub]
-        except KeyError:
-            pass
+        file = self._files.get(sub)  # not try/except: most files are asked for a first time
+        if file is not None:
+            return file
         text = None
         if len(sub) == 1:
             text = _text(self.obj, sub[0])
