@@ -27,6 +27,7 @@ _ESCAPES = {b"%": b"%25", b"/": b"%2F", b"\x00": b"%00"}
 _UNESCAPES = {v: k for k, v in _ESCAPES.items()}
 _DOTS = {b".": b"%2E", b"..": b"%2E%2E"}
 _UNDOTS = {v: k for k, v in _DOTS.items()}
+_PERCENT, _SLASH = ord("%"), ord("/")
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,14 @@ def decode(filename: bytes) -> bytes | LongName:
 
     Raises ValueError for a file name that `encode` never produces.
     """
+    # Most names were left as they are by escaping. (An int `in` bytes is a memchr; a bytes
+    # `in` bytes costs ten times more here.)
+    if _PERCENT not in filename:
+        if filename in (b"", b".", b"..") or _SLASH in filename or 0 in filename:
+            raise ValueError(f"{filename!r} is not an escaped name")
+        if len(filename) > NAME_MAX:
+            raise ValueError(f"{filename!r} is longer than a file name can be")
+        return filename
     if filename in _UNDOTS:
         return _UNDOTS[filename]
     mark = filename.find(LONG_MARK)
