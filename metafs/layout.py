@@ -190,7 +190,7 @@ def _walk_direct(
             yield from _walk_sorted(txn, prefix, key[:_PREFIX_LEN])
             return
         rel = key[skip:]
-        try:
+        try:  # _names_of, inlined where it is hit most
             names = _NAMES[rel]
         except KeyError:
             names = _names_of(rel)
@@ -205,6 +205,10 @@ _NAMES_MAX = 4096
 def _names_of(rel: bytes) -> tuple[bytes, ...] | None:
     """`key_names(rel)`, remembered: the keys below an object (its fields, its label keys)
     repeat from one object to the next, and a walk reads little else."""
+    try:
+        return _NAMES[rel]
+    except KeyError:
+        pass
     if len(_NAMES) >= _NAMES_MAX:
         _NAMES.clear()
     names = _NAMES[rel] = key_names(rel)
@@ -224,11 +228,7 @@ def walk_buckets(
     below = 0
     for full, value in _entries(txn, prefix):
         if inside and full.startswith(inside):
-            rel = full[below:]
-            try:
-                names = _NAMES[rel]
-            except KeyError:
-                names = _names_of(rel)
+            names = _names_of(full[below:])
             if names is not None:
                 entries.append((names, value))
             continue
