@@ -227,8 +227,6 @@ def test_namespaces_are_isolated(env, mount_factory):
     other, _ = mount_factory("-n", OTHER, "--read-only", store_dir=mnt.store_dir)
     assert "only-in-b" not in ls(mnt, "snapshots/overlayfs")
     assert "only-in-a" in ls(mnt, "snapshots/overlayfs")
-    assert "only-in-b" in ls(other, "snapshots/overlayfs")
-    assert "only-in-a" not in ls(other, "snapshots/overlayfs")
 
     assert rmdir(mnt, store, "images/iso:1") == {
         (*DEFAULT, b"images", b"iso:1"), blob(m), blob(c), blob(layer)}
@@ -238,8 +236,7 @@ def test_namespaces_are_isolated(env, mount_factory):
             other_before)
     assert {m, c, layer} <= digests(store, OTHER)
     assert set(ls(other, "content")) == {m, c, layer}
-    assert "only-in-b" in ls(other, "snapshots/overlayfs")
-    assert "only-in-a" not in ls(other, "snapshots/overlayfs")
+    assert ls(other, "snapshots/overlayfs") == ["only-in-b"]
     assert why(other, f"content/{m}") == [["image iso:1", f"content {m}"]]
 
 
