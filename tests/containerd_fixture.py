@@ -15,7 +15,7 @@ from pathlib import Path
 
 from metafs.dump import BucketLike, dump_text, render
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "containerd"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "containerd"
 META_DB = FIXTURES / "meta-small.db"
 EXPECTED = FIXTURES / "meta-small.expected"
 BOLT_DUMP = EXPECTED / "bolt-dump.txt"

@@ -146,7 +146,7 @@ def _unpacked_image(tx: Txn, ns: str, snapshotters: tuple[str, ...]) -> None:
 
 def build_meta_small(tx: Txn) -> None:
     """The namespaces, images, content, snapshots, containers and lease of meta-small.db (see
-    ../shared/fixtures/containerd/meta-small.expected/bolt-dump.txt), made through the API."""
+    tests/fixtures/containerd/meta-small.expected/bolt-dump.txt), made through the API."""
     _unpacked_image(tx, "default", ("overlayfs", "native"))
     for name in DEFAULT_IMAGES:
         image(tx, "default", name, MANIFEST)
