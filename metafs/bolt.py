@@ -141,8 +141,15 @@ class _Page:
 
     __slots__ = ("buf", "start", "end", "flags", "pgid", "path", "branch", "leaf")
 
-    def __init__(self, buf: bytes | mmap.mmap, start: int, end: int, flags: int, pgid: int,
-                 path: tuple[bytes, ...]) -> None:
+    def __init__(
+        self,
+        buf: bytes | mmap.mmap,
+        start: int,
+        end: int,
+        flags: int,
+        pgid: int,
+        path: tuple[bytes, ...],
+    ) -> None:
         self.buf = buf
         self.start = start
         self.end = end

@@ -51,12 +51,19 @@ _VARINT_KEYS = frozenset((b"size", b"version"))
 _ANY_KEYS = frozenset((b"spec", b"options"))
 _PLAIN_BUCKETS = frozenset((b"labels", b"annotations"))
 
-_PLAIN_ASCII = re.compile(r'[ !#-\[\]-~]*')  # printable ASCII except quote and backslash
+_PLAIN_ASCII = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII except quote and backslash
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 _QUOTE_MAX = 200
 _HEX_MAX = 64
-_SHORT_ESCAPES = {0x07: "\\a", 0x08: "\\b", 0x0C: "\\f", 0x0A: "\\n", 0x0D: "\\r",
-                  0x09: "\\t", 0x0B: "\\v"}
+_SHORT_ESCAPES = {
+    0x07: "\\a",
+    0x08: "\\b",
+    0x0C: "\\f",
+    0x0A: "\\n",
+    0x0D: "\\r",
+    0x09: "\\t",
+    0x0B: "\\v",
+}
 
 
 # ---- rendering of names and values -----------------------------------------------------------

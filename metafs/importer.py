@@ -143,9 +143,7 @@ def import_bolt(
                     parent.delete_bucket(where[-1])
                 if version is not None and parent.get(b"version") is None:
                     parent.put(b"version", version)
-                targets: dict[tuple[bytes, ...], Bucket] = {
-                    where: parent.create_bucket(where[-1])
-                }
+                targets: dict[tuple[bytes, ...], Bucket] = {where: parent.create_bucket(where[-1])}
                 counter.add(where[-1], None)
                 for holder, key, value in _walk(source, where):
                     if value is None:

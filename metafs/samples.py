@@ -55,10 +55,18 @@ def oci_spec(cid: str, args: list[str]) -> bytes:
         "root": {"path": "rootfs"},
         "hostname": cid,
         "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {
+                "destination": "/proc",
+                "type": "proc",
+                "source": "proc",
+                "options": ["nosuid", "noexec", "nodev"],
+            },
+            {
+                "destination": "/dev",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+            },
         ],
         "linux": {
             "resources": {"devices": [{"allow": False, "access": "rwm"}]},
@@ -101,8 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with open_store(args) as store:
         if fill(store, args.namespace):
-            print(f"metafs: added sample images and containers to {store.path} "
-                  f"(namespace {args.namespace})")
+            print(
+                f"metafs: added sample images and containers to {store.path} "
+                f"(namespace {args.namespace})"
+            )
         else:
             print(f"metafs: {store.path} already holds namespace {args.namespace}; unchanged")
     return 0

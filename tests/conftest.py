@@ -46,8 +46,18 @@ class Mount:
         self.path = path
         self.log = path.with_name(path.name + ".log")
         path.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "metafs", "mount", "--store", str(store_dir),
-                   "--foreground", "--debug", *options, str(path)]
+        command = [
+            sys.executable,
+            "-m",
+            "metafs",
+            "mount",
+            "--store",
+            str(store_dir),
+            "--foreground",
+            "--debug",
+            *options,
+            str(path),
+        ]
         self.log_file = open(self.log, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(command, env=ENV, stdout=self.log_file, stderr=self.log_file)
         if not wait_for(lambda: is_mounted(path) or self.proc.poll() is not None):
@@ -58,14 +68,22 @@ class Mount:
 
     def sh(self, script: str, check: bool = False) -> subprocess.CompletedProcess[str]:
         """Run a bash script in the mount point."""
-        return subprocess.run(["bash", "-c", script], cwd=self.path, env=ENV, check=check,
-                              capture_output=True, text=True, timeout=30)
+        return subprocess.run(
+            ["bash", "-c", script],
+            cwd=self.path,
+            env=ENV,
+            check=check,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
 
     def stop(self) -> int | None:
         """Unmount (lazily, so a stuck test cannot block it) and wait for the daemon."""
         if is_mounted(self.path):
-            subprocess.run(["fusermount3", "-u", "-z", str(self.path)], check=False,
-                           capture_output=True)
+            subprocess.run(
+                ["fusermount3", "-u", "-z", str(self.path)], check=False, capture_output=True
+            )
         try:
             status = self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

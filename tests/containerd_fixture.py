@@ -38,9 +38,7 @@ def fixture_lines(*path: str, skip: Iterable[bytes] = ()) -> list[str]:
     for depth, name in enumerate(path):
         header = "  " * depth + f"[{render(name.encode())}]"
         start = lines.index(header, start, end) + 1
-        end = next(
-            (i for i in range(start, end) if _indent(lines[i]) <= depth * 2), end
-        )
+        end = next((i for i in range(start, end) if _indent(lines[i]) <= depth * 2), end)
     pad = len(path) * 2
     return _without([line[pad:] for line in lines[start:end]], skip)
 

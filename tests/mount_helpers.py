@@ -54,8 +54,9 @@ def container(store: Store, cid: str) -> Container | None:
 
 def listing(mnt, *dirs: str) -> dict[str, tuple[str, int]]:
     """`find DIRS` in the mount: every path under them, with its type (`d`, `f`) and st_size."""
-    result = mnt.sh("find " + " ".join(shlex.quote(d) for d in dirs) + r" -printf '%y %s %p\0'",
-                    check=True)
+    result = mnt.sh(
+        "find " + " ".join(shlex.quote(d) for d in dirs) + r" -printf '%y %s %p\0'", check=True
+    )
     found = {}
     for entry in result.stdout.split("\0")[:-1]:
         kind, size, path = entry.split(" ", 2)

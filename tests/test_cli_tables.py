@@ -98,8 +98,9 @@ cells = st.text(alphabet="ab é✓-=,", max_size=6)
 
 
 @given(
-    st.integers(1, 5).flatmap(lambda n: st.lists(st.lists(cells, min_size=n, max_size=n),
-                                                 min_size=1, max_size=6)),
+    st.integers(1, 5).flatmap(
+        lambda n: st.lists(st.lists(cells, min_size=n, max_size=n), min_size=1, max_size=6)
+    ),
     st.sampled_from(["\n", "\t\n", ""]),
     st.integers(0, 4),
     st.integers(0, 3),

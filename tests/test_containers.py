@@ -467,7 +467,8 @@ def test_a_label_write_changes_only_that_label_and_the_time(store, made):
     with store.read() as tx:
         assert list(raw(tx).bucket(b"labels").items()) == []
         assert {p: v for p, v in walk(tx).items() if p[0] != b"labels"} == {
-            p: v for p, v in before.items() if p[0] != b"labels"}
+            p: v for p, v in before.items() if p[0] != b"labels"
+        }
 
 
 # ---- spec_from_json -------------------------------------------------------------------------

@@ -718,29 +718,42 @@ def worlds(draw):
 
     def labels() -> dict[str, str]:
         found = {}
-        for n, (kind, name) in enumerate(draw(st.lists(st.sampled_from(targets), max_size=2))
-                                         if targets else []):
+        for n, (kind, name) in enumerate(
+            draw(st.lists(st.sampled_from(targets), max_size=2)) if targets else []
+        ):
             key = "gc.ref.content" if kind == "c" else "gc.ref.snapshot.overlayfs"
             found[f"containerd.io/{key}/{n}"] = name
         if draw(st.booleans()) and draw(st.booleans()):
             found["containerd.io/gc.root"] = "1"
         return found
 
-    snapshots = [(s, draw(st.sampled_from(["", *snaps[:i]])), labels())
-                 for i, s in enumerate(snaps)]
+    snapshots = [
+        (s, draw(st.sampled_from(["", *snaps[:i]])), labels()) for i, s in enumerate(snaps)
+    ]
     contents = [(b, labels()) for b in blobs]
-    images = [(f"img{i}", draw(st.sampled_from([dg("none"), *blobs])), labels())
-              for i in range(draw(st.integers(0, 2)))]
-    containers = [(f"c{i}", draw(st.sampled_from(["", *snaps])), labels())
-                  for i in range(draw(st.integers(0, 2)))]
-    leases = [(f"l{i}", draw(st.booleans()), draw(st.booleans()),
-               draw(st.lists(st.sampled_from(targets), max_size=3)) if targets else [])
-              for i in range(draw(st.integers(0, 2)))]
+    images = [
+        (f"img{i}", draw(st.sampled_from([dg("none"), *blobs])), labels())
+        for i in range(draw(st.integers(0, 2)))
+    ]
+    containers = [
+        (f"c{i}", draw(st.sampled_from(["", *snaps])), labels())
+        for i in range(draw(st.integers(0, 2)))
+    ]
+    leases = [
+        (
+            f"l{i}",
+            draw(st.booleans()),
+            draw(st.booleans()),
+            draw(st.lists(st.sampled_from(targets), max_size=3)) if targets else [],
+        )
+        for i in range(draw(st.integers(0, 2)))
+    ]
     return snapshots, contents, images, containers, leases
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(world=worlds())
 def test_the_explainer_answers_what_explain_answers(store, world):
     snapshots, contents, images, containers, leases = world
@@ -755,11 +768,15 @@ def test_the_explainer_answers_what_explain_answers(store, world):
             container(tx, NS, cid, key=key, labels=container_labels)
         for lease_id, flat, expired, held in leases:
             expiry = now_ns() + (-HOUR if expired else HOUR)
-            Leases(tx, NS).create(lease_id, {"containerd.io/gc.flat": "1"} if flat else {},
-                                  expires_at=expiry)
+            Leases(tx, NS).create(
+                lease_id, {"containerd.io/gc.flat": "1"} if flat else {}, expires_at=expiry
+            )
             for kind, name in held:
-                resource = (LeaseResource.content(name) if kind == "c"
-                            else LeaseResource.snapshot("overlayfs", name))
+                resource = (
+                    LeaseResource.content(name)
+                    if kind == "c"
+                    else LeaseResource.snapshot("overlayfs", name)
+                )
                 Leases(tx, NS).add_resource(lease_id, resource)
         now = now_ns()
         explainer = gc.Explainer(tx, NS, now=now)

@@ -61,8 +61,10 @@ def test_images_are_what_images_ls_prints(case):
     for image in cli:
         d = f"images/{fs(image['Name'])}"
         target = image["Target"]
-        assert {name: shown[f"{d}/{name}"] for name in
-                ("digest", "mediatype", "size", "createdat", "updatedat")} == {
+        assert {
+            name: shown[f"{d}/{name}"]
+            for name in ("digest", "mediatype", "size", "createdat", "updatedat")
+        } == {
             "digest": target["digest"] + "\n",
             "mediatype": target["mediaType"] + "\n",
             "size": f"{target['size']}\n",
@@ -82,8 +84,10 @@ def test_containers_are_what_containers_ls_and_info_print(case):
         d = f"containers/{container['ID']}"
         info = json.loads(ok(mnt.store_dir, "-n", ns, "containers", "info", container["ID"]))
         assert {k: v for k, v in info.items() if k != "Spec"} == container
-        assert {name: shown[f"{d}/{name}"] for name in
-                ("image", "runtime", "snapshotter", "snapshotkey", "createdat", "updatedat")} == {
+        assert {
+            name: shown[f"{d}/{name}"]
+            for name in ("image", "runtime", "snapshotter", "snapshotkey", "createdat", "updatedat")
+        } == {
             "image": container["Image"] + "\n",
             "runtime": container["Runtime"]["Name"] + "\n",
             "snapshotter": container["Snapshotter"] + "\n",
@@ -98,8 +102,10 @@ def test_containers_are_what_containers_ls_and_info_print(case):
 
 def test_every_namespace_has_something_to_compare(store_dir):
     counts = {
-        ns: (len(json.loads(ok(store_dir, "-n", ns, "images", "ls", "--format", "json"))),
-             len(json.loads(ok(store_dir, "-n", ns, "containers", "ls", "--format", "json"))))
+        ns: (
+            len(json.loads(ok(store_dir, "-n", ns, "images", "ls", "--format", "json"))),
+            len(json.loads(ok(store_dir, "-n", ns, "containers", "ls", "--format", "json"))),
+        )
         for ns in NAMESPACES
     }
     assert counts == {"default": (7, 3), "team-b": (2, 2), "labeled-ns": (0, 0)}

@@ -86,11 +86,16 @@ def test_a_shared_snapshot_stays_until_its_last_container_goes(env):
     assert rmdir(mnt, store, "containers/shared-a") == {ctr("shared-a")}
     assert {"shared", "shared-base"} <= snapshot_keys(store)
     assert {"shared", "shared-base"} <= set(ls(mnt, "snapshots/overlayfs"))
-    eventually(lambda: why(mnt, "snapshots/overlayfs/shared"),
-               [["container shared-b", "snapshot overlayfs/shared"]])
+    eventually(
+        lambda: why(mnt, "snapshots/overlayfs/shared"),
+        [["container shared-b", "snapshot overlayfs/shared"]],
+    )
 
     assert rmdir(mnt, store, "containers/shared-b") == {
-        ctr("shared-b"), snapshot("shared"), snapshot("shared-base")}
+        ctr("shared-b"),
+        snapshot("shared"),
+        snapshot("shared-base"),
+    }
     assert not {"shared", "shared-base"} & snapshot_keys(store)
     assert not {"shared", "shared-base"} & set(ls(mnt, "snapshots/overlayfs"))
     eventually(lambda: mnt.sh("test -e snapshots/overlayfs/shared").returncode, 1)
@@ -105,14 +110,23 @@ def test_a_parent_chain_loses_only_the_layers_no_one_else_uses(env):
         container(tx, NS, "p-c2")
     assert mnt.sh("cat snapshots/overlayfs/p-l2/children").stdout == "p-c2\np-l3\n"
     assert rmdir(mnt, store, "containers/p-c1") == {
-        ctr("p-c1"), snapshot("p-c1"), snapshot("p-l3"), child("p-l2", "p-l3")}
+        ctr("p-c1"),
+        snapshot("p-c1"),
+        snapshot("p-l3"),
+        child("p-l2", "p-l3"),
+    }
     assert {"p-l1", "p-l2", "p-c2"} <= snapshot_keys(store)
     shown = set(ls(mnt, "snapshots/overlayfs"))
     assert {"p-l1", "p-l2", "p-c2"} <= shown and not {"p-l3", "p-c1"} & shown
     eventually(lambda: mnt.sh("cat snapshots/overlayfs/p-l2/children").stdout, "p-c2\n")
-    assert why(mnt, "snapshots/overlayfs/p-l1") == [[
-        "container p-c2", "snapshot overlayfs/p-c2", "snapshot overlayfs/p-l2",
-        "snapshot overlayfs/p-l1"]]
+    assert why(mnt, "snapshots/overlayfs/p-l1") == [
+        [
+            "container p-c2",
+            "snapshot overlayfs/p-c2",
+            "snapshot overlayfs/p-l2",
+            "snapshot overlayfs/p-l1",
+        ]
+    ]
 
 
 def test_a_lease_holds_what_a_deleted_container_used(env):
@@ -125,11 +139,13 @@ def test_a_lease_holds_what_a_deleted_container_used(env):
         Leases(tx, NS).add_resource("l-pull", LeaseResource.snapshot("overlayfs", "l-c1"))
         Leases(tx, NS).add_resource("l-pull", LeaseResource.content(m))
     assert mnt.sh("cd leases/l-pull && cat snapshots content ingests").stdout == (
-        f"overlayfs/l-c1\n{m}\n")
+        f"overlayfs/l-c1\n{m}\n"
+    )
     assert rmdir(mnt, store, "containers/l-c1") == {ctr("l-c1")}
     assert {"l-base", "l-c1"} <= snapshot_keys(store) and {m, c, layer} <= digests(store)
-    eventually(lambda: why(mnt, "snapshots/overlayfs/l-c1"),
-               [["lease l-pull", "snapshot overlayfs/l-c1"]])
+    eventually(
+        lambda: why(mnt, "snapshots/overlayfs/l-c1"), [["lease l-pull", "snapshot overlayfs/l-c1"]]
+    )
     assert why(mnt, f"content/{layer}") == [["lease l-pull", f"content {m}", f"content {layer}"]]
 
     with store.write() as tx:
@@ -147,27 +163,32 @@ def test_gc_root_keeps_a_snapshot_its_parents_and_what_a_blob_references(env):
         layers(tx, NS, "r-base", "r-top")
         Snapshots(tx, NS).set_label("overlayfs", "r-top", root, "2030-01-01")
         Content(tx, NS).create(dg("r-layer"), 1)
-        Content(tx, NS).create(dg("r-pinned"), 1, {
-            root: "true", "containerd.io/gc.ref.content.l": dg("r-layer")})
+        Content(tx, NS).create(
+            dg("r-pinned"), 1, {root: "true", "containerd.io/gc.ref.content.l": dg("r-layer")}
+        )
         container(tx, NS, "r-doomed", key="")
     assert rmdir(mnt, store, "containers/r-doomed") == {ctr("r-doomed")}
     assert {"r-base", "r-top"} <= snapshot_keys(store)
     assert {"r-base", "r-top"} <= set(ls(mnt, "snapshots/overlayfs"))
     assert mnt.sh("cat snapshots/overlayfs/r-top/labels/containerd.io%2Fgc.root").stdout == (
-        "2030-01-01\n")
+        "2030-01-01\n"
+    )
     assert mnt.sh("cat snapshots/overlayfs/r-base/why").stdout == (
         "snapshot overlayfs/r-base is kept:\n"
         "  snapshot overlayfs/r-top  (root: label containerd.io/gc.root)\n"
         "  -> snapshot overlayfs/r-base  (parent)\n"
     )
     assert why(mnt, f"content/{dg('r-layer')}") == [
-        [f"content {dg('r-pinned')}", f"content {dg('r-layer')}"]]
+        [f"content {dg('r-pinned')}", f"content {dg('r-layer')}"]
+    ]
 
 
 def test_label_references_keep_until_the_image_goes(env):
     mnt, store = env
-    refs = {"containerd.io/gc.ref.snapshot.overlayfs": "ref-snap",
-            "containerd.io/gc.ref.content.extra": dg("ref-blob")}
+    refs = {
+        "containerd.io/gc.ref.snapshot.overlayfs": "ref-snap",
+        "containerd.io/gc.ref.content.extra": dg("ref-blob"),
+    }
     with store.write() as tx:
         Snapshots(tx, NS).create("overlayfs", "ref-snap")
         Content(tx, NS).create(dg("ref-blob"), 1)
@@ -180,10 +201,14 @@ def test_label_references_keep_until_the_image_goes(env):
         "  -> snapshot overlayfs/ref-snap  (label containerd.io/gc.ref.snapshot.overlayfs)\n"
     )
     assert why(mnt, f"content/{dg('ref-blob')}") == [
-        ["image example.com/ref:1", f"content {dg('ref-blob')}"]]
+        ["image example.com/ref:1", f"content {dg('ref-blob')}"]
+    ]
 
     assert rmdir(mnt, store, "images/example.com%2Fref:1") == {
-        (*DEFAULT, b"images", b"example.com/ref:1"), snapshot("ref-snap"), blob(dg("ref-blob"))}
+        (*DEFAULT, b"images", b"example.com/ref:1"),
+        snapshot("ref-snap"),
+        blob(dg("ref-blob")),
+    }
     assert "ref-snap" not in snapshot_keys(store) and dg("ref-blob") not in digests(store)
     assert "ref-snap" not in ls(mnt, "snapshots/overlayfs")
     assert dg("ref-blob") not in ls(mnt, "content")
@@ -201,13 +226,18 @@ def test_an_expired_lease_goes_with_what_only_it_held(env):
         container(tx, NS, "e-doomed", key="")
     assert mnt.sh("cat leases/e-old/expires").stdout == format_time(past) + "\n"
     assert mnt.sh("cat leases/e-old/why").stdout == (
-        "lease e-old is unreferenced: would be collected\n")
+        "lease e-old is unreferenced: would be collected\n"
+    )
     assert mnt.sh(f"cat content/{dg('e-old')}/why").stdout == (
-        f"content {dg('e-old')} is unreferenced: would be collected\n")
+        f"content {dg('e-old')} is unreferenced: would be collected\n"
+    )
     assert why(mnt, f"content/{dg('e-young')}")[0][0] == "lease e-young"
 
     assert rmdir(mnt, store, "containers/e-doomed") == {
-        ctr("e-doomed"), (*DEFAULT, b"leases", b"e-old"), blob(dg("e-old"))}
+        ctr("e-doomed"),
+        (*DEFAULT, b"leases", b"e-old"),
+        blob(dg("e-old")),
+    }
     assert "e-old" not in ls(mnt, "leases") and "e-young" in ls(mnt, "leases")
     assert dg("e-old") not in ls(mnt, "content") and dg("e-young") in ls(mnt, "content")
     with store.read() as tx:
@@ -229,11 +259,16 @@ def test_namespaces_are_isolated(env, mount_factory):
     assert "only-in-a" in ls(mnt, "snapshots/overlayfs")
 
     assert rmdir(mnt, store, "images/iso:1") == {
-        (*DEFAULT, b"images", b"iso:1"), blob(m), blob(c), blob(layer)}
+        (*DEFAULT, b"images", b"iso:1"),
+        blob(m),
+        blob(c),
+        blob(layer),
+    }
     assert not {m, c, layer} & set(ls(mnt, "content"))
     with store.read() as tx:
         assert {k: v for k, v in dump(tx).items() if k[:2] == (b"v1", OTHER.encode())} == (
-            other_before)
+            other_before
+        )
     assert {m, c, layer} <= digests(store, OTHER)
     assert set(ls(other, "content")) == {m, c, layer}
     assert ls(other, "snapshots/overlayfs") == ["only-in-b"]
@@ -251,7 +286,8 @@ def test_names_with_slashes_are_escaped_as_everywhere(env):
     assert mnt.sh("cat snapshots/overlayfs/esc%2Fkey/labels/a%2Fb").stdout == "c\n"
     assert mnt.sh("cat 'leases/esc lease/snapshots'").stdout == "overlayfs/esc/key\n"
     assert why(mnt, "snapshots/overlayfs/esc%2Fkey") == [
-        ["lease esc lease", "snapshot overlayfs/esc/key"]]
+        ["lease esc lease", "snapshot overlayfs/esc/key"]
+    ]
 
 
 def test_why_follows_the_clock_when_a_lease_expires(env):
@@ -264,8 +300,11 @@ def test_why_follows_the_clock_when_a_lease_expires(env):
     path = f"content/{dg('t-soon')}"
     assert why(mnt, path) == [["lease t-soon", f"content {dg('t-soon')}"]]
     generation = store.generation()
-    eventually(lambda: mnt.sh(f"cat {path}/why").stdout,
-               f"content {dg('t-soon')} is unreferenced: would be collected\n", timeout=3)
+    eventually(
+        lambda: mnt.sh(f"cat {path}/why").stdout,
+        f"content {dg('t-soon')} is unreferenced: would be collected\n",
+        timeout=3,
+    )
     assert store.generation() == generation
     with store.write() as tx:  # leave nothing collectable behind for the other cases
         Leases(tx, NS).delete("t-soon")

@@ -17,8 +17,13 @@ from metafs.layout import KEY, bucket_prefix, component
 
 
 def metafs(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "metafs", *args], env=env or ENV,
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "metafs", *args],
+        env=env or ENV,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def daemons_of(mountpoint: Path) -> list[int]:
@@ -49,8 +54,12 @@ def test_mount_returns_when_ready_and_umount_ends_the_daemon(tmp_path):
         [daemon] = daemons_of(mnt)
         assert metafs("umount", str(mnt)).returncode == 0
         assert not is_mounted(mnt)
-        assert wait_for(lambda: not Path(f"/proc/{daemon}").exists()
-                        or "Z" in Path(f"/proc/{daemon}/stat").read_text().split()[2])
+        assert wait_for(
+            lambda: (
+                not Path(f"/proc/{daemon}").exists()
+                or "Z" in Path(f"/proc/{daemon}/stat").read_text().split()[2]
+            )
+        )
         assert "unmounted" in (tmp_path / "state" / "metafs" / "mount.log").read_text()
     finally:
         if is_mounted(mnt):
@@ -78,9 +87,15 @@ def test_read_only_mount_refuses_changes_with_erofs(mount_factory):
     mnt, store = mount_factory("--read-only", fill=lambda s: make_image(s, "app:1", {"k": "v"}))
     before = image(store, "app:1")
     assert mnt.sh("cat images/app:1/labels/k").stdout == "v\n"
-    for command in ("echo 5 > images/app:1/size", "echo x > images/app:1/labels/new",
-                    "rm images/app:1/labels/k", "mkdir images/new", "rmdir images/app:1",
-                    "mv images/app:1 images/b", "setfattr -n user.k -v w images/app:1"):
+    for command in (
+        "echo 5 > images/app:1/size",
+        "echo x > images/app:1/labels/new",
+        "rm images/app:1/labels/k",
+        "mkdir images/new",
+        "rmdir images/app:1",
+        "mv images/app:1 images/b",
+        "setfattr -n user.k -v w images/app:1",
+    ):
         result = mnt.sh(command)
         assert result.returncode != 0 and "Read-only file system" in result.stderr, command
     assert image(store, "app:1") == before
@@ -91,8 +106,9 @@ def test_read_only_mount_refuses_changes_with_erofs(mount_factory):
 
 
 def test_full_store_is_enospc(mount_factory, tmp_path):
-    mnt, store = mount_factory("--max-map-size", str(1 << 20),
-                               fill=lambda s: make_container(s, "c1"))
+    mnt, store = mount_factory(
+        "--max-map-size", str(1 << 20), fill=lambda s: make_container(s, "c1")
+    )
     before = container(store, "c1")
     huge = tmp_path / "huge.json"
     huge.write_text(json.dumps({"annotations": {"blob": "x" * (2 << 20)}}))
@@ -125,8 +141,9 @@ def test_unexpected_error_is_eio_logged_and_the_mount_survives(tmp_path):
 def test_default_runtime_and_spec_are_mount_options(mount_factory, tmp_path):
     spec = tmp_path / "spec.json"
     spec.write_text('{"ociVersion": "1.1.0", "process": {"args": ["sleep", "1"]}}\n')
-    mnt, store = mount_factory("--default-runtime", "io.containerd.kata.v2",
-                               "--default-spec", str(spec))
+    mnt, store = mount_factory(
+        "--default-runtime", "io.containerd.kata.v2", "--default-spec", str(spec)
+    )
     mnt.sh("mkdir containers/vm-1", check=True)
     got = container(store, "vm-1")
     assert got.runtime.name == "io.containerd.kata.v2"

@@ -77,8 +77,10 @@ def test_numbers_stay_coherent_through_random_changes(mount_factory):
         if not listed:
             break
         chosen = rng.sample(sorted(listed), min(5, len(listed)))
-        out = mnt.sh("sleep 0.07; stat -c '%i %n' " + " ".join(f"images/{n}" for n in chosen),
-                     check=True).stdout.splitlines()
-        looked_up = {name.removeprefix("images/"): ino
-                     for ino, name in (line.split(" ", 1) for line in out)}
+        out = mnt.sh(
+            "sleep 0.07; stat -c '%i %n' " + " ".join(f"images/{n}" for n in chosen), check=True
+        ).stdout.splitlines()
+        looked_up = {
+            name.removeprefix("images/"): ino for ino, name in (line.split(" ", 1) for line in out)
+        }
         assert looked_up == {name: listed[name] for name in chosen}

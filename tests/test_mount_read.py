@@ -37,10 +37,23 @@ def test_tree(env):
     mnt, _ = env
     assert mnt.sh("ls").stdout.split() == ["containers", "content", "images", "leases", "snapshots"]
     assert mnt.sh("ls images/docker.io%2Flibrary%2Fredis:7").stdout.split() == [
-        "createdat", "digest", "labels", "mediatype", "size", "updatedat"]
+        "createdat",
+        "digest",
+        "labels",
+        "mediatype",
+        "size",
+        "updatedat",
+    ]
     assert mnt.sh("ls containers/web-1").stdout.split() == [
-        "createdat", "image", "labels", "runtime", "snapshotkey", "snapshotter", "spec",
-        "updatedat"]
+        "createdat",
+        "image",
+        "labels",
+        "runtime",
+        "snapshotkey",
+        "snapshotter",
+        "spec",
+        "updatedat",
+    ]
     assert mnt.sh("ls -ld images containers/web-1").stdout.startswith("d")
     created = mnt.sh("cat containers/web-1/createdat").stdout
     assert created.endswith("Z\n") and created[10] == "T"
@@ -52,9 +65,12 @@ def test_names_are_escaped_reversibly(env):
     assert "docker.io%2Flibrary%2Fredis:7" in listed
     assert "example.com%2Fodd name with 100%25%2Fx:1" in listed
     assert mnt.sh("ls images/docker.io%2Flibrary%2Fredis:7/labels").stdout.split() == [
-        "a%2Fb", "env"]
+        "a%2Fb",
+        "env",
+    ]
     assert mnt.sh("cat 'images/example.com%2Fodd name with 100%25%2Fx:1/digest'").stdout == (
-        DIGEST_A + "\n")
+        DIGEST_A + "\n"
+    )
 
 
 def test_long_names_stay_reachable(env):
@@ -65,8 +81,19 @@ def test_long_names_stay_reachable(env):
     assert mnt.sh(f"cat images/{filename}/digest").stdout == DIGEST_A + "\n"
 
 
-@pytest.mark.parametrize("name", [b".", b"..", b"a/b", b"100%", b"nul\x00byte", b"\xff\xfe",
-                                  "ünïcödé/x".encode() * 40, b"%" * 300])
+@pytest.mark.parametrize(
+    "name",
+    [
+        b".",
+        b"..",
+        b"a/b",
+        b"100%",
+        b"nul\x00byte",
+        b"\xff\xfe",
+        "ünïcödé/x".encode() * 40,
+        b"%" * 300,
+    ],
+)
 def test_escaping_round_trips(name):
     encoded = names.encode(name)
     assert b"/" not in encoded and b"\x00" not in encoded and len(encoded) <= 255
@@ -86,7 +113,8 @@ def test_only_canonical_file_names_decode(bad):
 
 ESCAPY = st.binary(max_size=60) | st.lists(
     st.sampled_from([b"%", b"/", b"\x00", b"%2F", b"%25", b"%00", b"2F", b"25", b"a", b"."]),
-    max_size=12).map(b"".join)
+    max_size=12,
+).map(b"".join)
 
 
 @given(ESCAPY)
@@ -169,13 +197,17 @@ def test_every_entry_has_its_own_inode(mount_factory):
     listed = mnt.sh("find images containers -printf '%i %p\\n'", check=True).stdout.splitlines()
     numbers = [line.split(" ", 1)[0] for line in listed]
     assert len(listed) == 2 + 3 * 9 + 10 and len(set(numbers)) == len(numbers)
-    twice = mnt.sh("stat -c %i images/img-1:1/digest images/img-1:1/labels/digest "
-                   "containers/c-1/labels containers/c-1/labels/spec; "
-                   "stat -c %i images/img-1:1/digest images/img-1:1/labels/digest "
-                   "containers/c-1/labels containers/c-1/labels/spec", check=True).stdout.split()
+    twice = mnt.sh(
+        "stat -c %i images/img-1:1/digest images/img-1:1/labels/digest "
+        "containers/c-1/labels containers/c-1/labels/spec; "
+        "stat -c %i images/img-1:1/digest images/img-1:1/labels/digest "
+        "containers/c-1/labels containers/c-1/labels/spec",
+        check=True,
+    ).stdout.split()
     assert twice[:4] == twice[4:] and len(set(twice)) == 4
     assert mnt.sh("cat images/img-1:1/labels/digest containers/c-1/labels/spec").stdout == (
-        "a label\nx\n")
+        "a label\nx\n"
+    )
 
 
 def test_walked_nodes_are_forgotten_past_max_nodes(mount_factory):
@@ -217,7 +249,8 @@ def test_listed_entries_keep_their_numbers_past_max_nodes(mount_factory):
     # rightly evicts some of them, and they come back with new numbers.
     some = sorted(first)[::8]
     assert numbers(mnt, " ".join(f"images/{name}" for name in some)) == {
-        name: first[name] for name in some}
+        name: first[name] for name in some
+    }
     mnt.sh("echo w > images/list-007:1/labels/k && cat images/list-123:1/labels/k", check=True)
     assert listed() == first
     with store.write() as tx:
@@ -248,8 +281,12 @@ def test_a_listed_entry_is_the_entry_a_lookup_finds(mount_factory):
     long_name = names.encode(LONG.encode()).decode()
     assert long_name in listed and "web-1" in listed and len(listed) == 5
     time.sleep(1.2)  # past the entries' timeout: each name is looked up again
-    paths = " ".join(f"'{top}/{name}'" for top in ("images", "containers")
-                     for name in listed if (name == "web-1") == (top == "containers"))
+    paths = " ".join(
+        f"'{top}/{name}'"
+        for top in ("images", "containers")
+        for name in listed
+        if (name == "web-1") == (top == "containers")
+    )
     assert numbers(mnt, paths) == listed
     assert mnt.sh(f"cat images/{long_name}/digest containers/web-1/image", check=True).stdout
     mnt.sh("mv images/draft:1 images/renamed:1", check=True)
@@ -266,8 +303,9 @@ def test_listed_entries_are_forgotten_with_the_kernels_cache(mount_factory):
 
     mnt, _ = mount_factory(fill=some)
     out = mnt.sh("ls -f -i images", check=True).stdout.split()
-    first = {name: ino for ino, name in zip(out[::2], out[1::2], strict=True)
-             if name.startswith("gone-")}
+    first = {
+        name: ino for ino, name in zip(out[::2], out[1::2], strict=True) if name.startswith("gone-")
+    }
     assert len(first) == 30
     assert numbers(mnt, "images/gone-*") == first  # held: a lookup keeps the number
 

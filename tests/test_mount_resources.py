@@ -115,9 +115,12 @@ def test_the_views_show_every_record_field_and_label(env):
     assert mnt.sh(f"cat content/{LAYER}/size").stdout == "1027836\n"
     assert mnt.sh(f"cat {web}/createdat").stdout == "2026-11-28T03:00:34.477938589Z\n"
     assert mnt.sh("cat leases/keep-me/labels/purpose leases/keep-me/expires").stdout == (
-        "fixture\n\n")
+        "fixture\n\n"
+    )
     assert mnt.sh("ls content/" + MANIFEST + "/labels").stdout.split() == [
-        "containerd.io%2Fgc.ref.content.config", "containerd.io%2Fgc.ref.content.l.0"]
+        "containerd.io%2Fgc.ref.content.config",
+        "containerd.io%2Fgc.ref.content.l.0",
+    ]
 
 
 def test_st_size_is_what_cat_prints_and_files_are_read_only(env):
@@ -151,8 +154,12 @@ def test_why_names_the_containers_and_images_that_keep_a_resource(env):
     assert why_chains(base) == [
         ["container kata-1", "snapshot overlayfs/kata-1", f"snapshot overlayfs/{CHAIN}"],
         ["container web-1", "snapshot overlayfs/web-1", f"snapshot overlayfs/{CHAIN}"],
-        [f"image {DEFAULT_IMAGES[0]}", f"content {MANIFEST}", f"content {CONFIG}",
-         f"snapshot overlayfs/{CHAIN}"],
+        [
+            f"image {DEFAULT_IMAGES[0]}",
+            f"content {MANIFEST}",
+            f"content {CONFIG}",
+            f"snapshot overlayfs/{CHAIN}",
+        ],
     ]
     layer = mnt.sh(f"cat content/{LAYER}/why").stdout
     assert layer == (
@@ -164,7 +171,9 @@ def test_why_names_the_containers_and_images_that_keep_a_resource(env):
     manifest = why_chains(mnt.sh(f"cat content/{MANIFEST}/why").stdout)
     assert manifest == [[f"image {name}", f"content {MANIFEST}"] for name in DEFAULT_IMAGES]
     assert mnt.sh("grep -rl 'container db-1' snapshots").stdout.split() == [
-        "snapshots/native/db-1/why", f"snapshots/native/{CHAIN}/why"]
+        "snapshots/native/db-1/why",
+        f"snapshots/native/{CHAIN}/why",
+    ]
 
 
 REFUSED = (
@@ -198,7 +207,9 @@ def test_changes_are_refused_with_eperm_and_change_nothing(env):
     for command in REFUSED:
         result = mnt.sh(command)
         assert result.returncode != 0 and "Operation not permitted" in result.stderr, (
-            command, result.stderr)
+            command,
+            result.stderr,
+        )
     assert store.generation() == generation
     with store.read() as tx:
         assert dump(tx) == before
@@ -211,10 +222,14 @@ def test_a_read_only_mount_refuses_them_with_erofs(env, mount_factory):
     for command in REFUSED:
         result = ro.sh(command)
         assert result.returncode != 0 and "Read-only file system" in result.stderr, (
-            command, result.stderr)
+            command,
+            result.stderr,
+        )
     assert store.generation() == generation
-    assert ro.sh("cat snapshots/overlayfs/web-1/why").stdout == mnt.sh(
-        "cat snapshots/overlayfs/web-1/why").stdout
+    assert (
+        ro.sh("cat snapshots/overlayfs/web-1/why").stdout
+        == mnt.sh("cat snapshots/overlayfs/web-1/why").stdout
+    )
 
 
 def test_rmdir_of_a_container_removes_its_snapshot_directory_and_nothing_else(mount_factory):
@@ -245,6 +260,7 @@ def test_rmdir_of_a_container_removes_its_snapshot_directory_and_nothing_else(mo
         (*snapshots, CHAIN.encode(), b"children", b"web-1"),
     }
     assert why_chains(mnt.sh(f"cat {base}/why").stdout)[:1] == [
-        ["container kata-1", "snapshot overlayfs/kata-1", f"snapshot overlayfs/{CHAIN}"]]
+        ["container kata-1", "snapshot overlayfs/kata-1", f"snapshot overlayfs/{CHAIN}"]
+    ]
     assert "web-1" not in mnt.sh(f"cat {base}/why").stdout
     assert Path(mnt.path, "containers", "kata-1").is_dir()

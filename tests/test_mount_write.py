@@ -77,8 +77,11 @@ def test_cat_prints_value_and_one_newline_and_st_size_is_exact(mnt, store, img):
     out = mnt.sh(f"cat {d}/digest {d}/size {d}/labels/env", check=True).stdout
     assert out == f"{DIGEST_A}\n1234\nprod\n"
     sizes = mnt.sh(f"stat -c %s {d}/digest {d}/mediatype {d}/updatedat", check=True).stdout
-    assert sizes.split() == [str(len(DIGEST_A) + 1), str(len(MANIFEST) + 1),
-                             str(len(mnt.sh(f"cat {d}/updatedat").stdout))]
+    assert sizes.split() == [
+        str(len(DIGEST_A) + 1),
+        str(len(MANIFEST) + 1),
+        str(len(mnt.sh(f"cat {d}/updatedat").stdout)),
+    ]
     mtime = mnt.sh(f"stat -c %.9Y {d}/digest", check=True).stdout.strip()
     assert int(mtime.replace(".", "")) == stored.updated_at
 
@@ -86,8 +89,14 @@ def test_cat_prints_value_and_one_newline_and_st_size_is_exact(mnt, store, img):
 def test_bad_value_fails_the_write_with_einval_and_changes_nothing(mnt, store, img):
     name, d = img
     before = image(store, name)
-    for field, bad in [("digest", "bad"), ("digest", "sha256:abc"), ("size", "0"),
-                       ("size", "-1"), ("size", "12x"), ("mediatype", "")]:
+    for field, bad in [
+        ("digest", "bad"),
+        ("digest", "sha256:abc"),
+        ("size", "0"),
+        ("size", "-1"),
+        ("size", "12x"),
+        ("mediatype", ""),
+    ]:
         result = mnt.sh(f"echo '{bad}' > {d}/{field}")
         assert result.returncode == 1, (field, bad)
         assert "write error: Invalid argument" in result.stderr
@@ -100,7 +109,7 @@ def test_value_written_in_chunks_is_one_transaction(mnt, store, img):
     name, d = img
     script = (
         "import os,sys; fd=os.open(sys.argv[1], os.O_WRONLY|os.O_TRUNC); "
-        "os.write(fd, b\"s\"); os.write(fd, sys.argv[2].encode()[1:]); os.close(fd)"
+        'os.write(fd, b"s"); os.write(fd, sys.argv[2].encode()[1:]); os.close(fd)'
     )
     generation = store.generation()
     mnt.sh(f"python3 -c '{script}' {d}/digest '{DIGEST_B}'", check=True)
@@ -128,8 +137,11 @@ def test_spec_by_tee_cp_and_cat_redirect(mnt, store, ctr, tmp_path):
     big = {"ociVersion": "1.1.0", "annotations": {f"k{i}": "v" * 100 for i in range(3000)}}
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps(big, indent=2) + "\n")  # ~330 KB: many write() calls
-    for command in (f"cp {spec_file} {d}/spec", f"cat {spec_file} > {d}/spec",
-                    f"tee {d}/spec < {spec_file} > /dev/null"):
+    for command in (
+        f"cp {spec_file} {d}/spec",
+        f"cat {spec_file} > {d}/spec",
+        f"tee {d}/spec < {spec_file} > /dev/null",
+    ):
         mnt.sh(f"echo '{{}}' > {d}/spec", check=True)
         generation = store.generation()
         mnt.sh(command, check=True)
@@ -172,7 +184,10 @@ def test_read_only_fields_are_eperm_even_for_root(mnt, store, img, ctr):
     for path in (f"{d}/createdat", f"{d}/updatedat", f"{c}/createdat", f"{c}/runtime"):
         refused(mnt.sh(f"echo 2020-01-01T00:00:00Z > {path}"), "Operation not permitted")
     assert mnt.sh(f"stat -c %a {d}/createdat {c}/runtime {c}/snapshotter").stdout.split() == [
-        "444", "444", "644"]
+        "444",
+        "444",
+        "644",
+    ]
     mnt.sh(f"echo native > {c}/snapshotter", check=True)  # fixed once set
     refused(mnt.sh(f"echo overlayfs > {c}/snapshotter"), "Operation not permitted")
     assert image(store, name) == before_image
@@ -187,10 +202,17 @@ def test_test_w_tells_what_a_write_would_do(mnt, img, ctr):
     _, c = ctr
     mnt.sh(f"echo native > {c}/snapshotter", check=True)  # fixed once set
     expected = {
-        f"-w {d}/createdat": False, f"-w {c}/runtime": False, f"-w {c}/snapshotter": False,
-        f"-w {d}/digest": True, f"-w {d}/labels/env": True, f"-w {c}/image": True,
-        f"-r {d}/createdat": True, f"-x {d}/digest": False,
-        f"-x {d}/labels": True, f"-w {d}/labels": True, "-w images": True,
+        f"-w {d}/createdat": False,
+        f"-w {c}/runtime": False,
+        f"-w {c}/snapshotter": False,
+        f"-w {d}/digest": True,
+        f"-w {d}/labels/env": True,
+        f"-w {c}/image": True,
+        f"-r {d}/createdat": True,
+        f"-x {d}/digest": False,
+        f"-x {d}/labels": True,
+        f"-w {d}/labels": True,
+        "-w images": True,
     }
     got = {test: mnt.sh(f"test {test}").returncode == 0 for test in expected}
     assert got == expected
@@ -238,10 +260,14 @@ def test_mkdir_image_is_a_draft_until_its_target_is_complete(mnt, store):
         assert Images(tx, NS).is_draft(name) and not Images(tx, NS).exists(name)
     assert "draft.example%2Fapp:1" in mnt.sh("ls images").stdout.split()
     assert mnt.sh("cat images/draft.example%2Fapp:1/digest").stdout == "\n"
-    mnt.sh(f"cd images/draft.example%2Fapp:1 && echo {MANIFEST} > mediatype && echo 99 > size",
-           check=True)
-    mnt.sh("cd images/draft.example%2Fapp:1 && echo a > labels/x && setfattr -n user.y -v b .",
-           check=True)
+    mnt.sh(
+        f"cd images/draft.example%2Fapp:1 && echo {MANIFEST} > mediatype && echo 99 > size",
+        check=True,
+    )
+    mnt.sh(
+        "cd images/draft.example%2Fapp:1 && echo a > labels/x && setfattr -n user.y -v b .",
+        check=True,
+    )
     with store.read() as tx:
         assert Images(tx, NS).is_draft(name)
         assert Images(tx, NS).draft(name).labels == {"x": "a", "y": "b"}
@@ -258,7 +284,8 @@ def test_mkdir_container_gets_default_runtime_and_empty_spec(mnt, store):
     got = container(store, "fresh-1")
     assert got.runtime == Runtime("io.containerd.runc.v2") and got.spec.value == b"{}"
     assert mnt.sh("cat containers/fresh-1/spec containers/fresh-1/runtime").stdout == (
-        "{}\nio.containerd.runc.v2\n")
+        "{}\nio.containerd.runc.v2\n"
+    )
 
 
 def test_mkdir_refusals(mnt, store, img, ctr):
@@ -299,8 +326,9 @@ def test_mv_renames_an_image(mnt, store, img):
     assert mnt.sh("cat images/renamed%2Fone:2/labels/env").stdout == "prod\n"
     other = f"example.com/other{next(_counter)}"
     make_image(store, other)
-    refused(mnt.sh(f"mv -T images/renamed%2Fone:2 images/{other.replace('/', '%2F')}"),
-            "File exists")
+    refused(
+        mnt.sh(f"mv -T images/renamed%2Fone:2 images/{other.replace('/', '%2F')}"), "File exists"
+    )
     assert image(store, "renamed/one:2") == after
     mnt.sh("mv images/renamed%2Fone:2 images/renamed-back", check=True)
 
@@ -340,8 +368,13 @@ def test_labels_are_extended_attributes(mnt, store, img):
 def test_chmod_chown_link_symlink_mknod_are_eperm(mnt, store, img):
     name, d = img
     before = image(store, name)
-    for command in (f"chmod 600 {d}/digest", f"chown 1:1 {d}/digest", f"ln {d}/digest x",
-                    f"ln -s {d}/digest {d}/labels/link", f"mknod {d}/labels/node p"):
+    for command in (
+        f"chmod 600 {d}/digest",
+        f"chown 1:1 {d}/digest",
+        f"ln {d}/digest x",
+        f"ln -s {d}/digest {d}/labels/link",
+        f"mknod {d}/labels/node p",
+    ):
         refused(mnt.sh(command), "Operation not permitted")
     mnt.sh(f"chmod 644 {d}/digest && touch {d}/digest", check=True)  # changes nothing: allowed
     assert image(store, name) == before

@@ -55,7 +55,12 @@ def test_readme_shell_session_works_as_shown(mount_factory):
         printed = re.sub(r"^bash: line \d+: ", "bash: ", done.stdout + done.stderr, flags=re.M)
         assert printed == shown, command
         assert (done.returncode == 0) == ("error" not in shown and "not permitted" not in shown)
-    umount = subprocess.run([sys.executable, "-m", "metafs", "umount", str(mnt.path)],
-                            env=ENV, capture_output=True, text=True, check=True)
+    umount = subprocess.run(
+        [sys.executable, "-m", "metafs", "umount", str(mnt.path)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert umount.stdout == umount.stderr == ""
     assert mnt.proc.wait(timeout=10) == 0

@@ -75,10 +75,16 @@ class Bench:
         self.mounts = mounts
         self.rows: list[Row] = []
         self.memory: list[Memory] = []
-        self.ls_available = subprocess.run(
-            metafs_command("images", "ls", "--help"), env=metafs_env(),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
-        ).returncode == 0
+        self.ls_available = (
+            subprocess.run(
+                metafs_command("images", "ls", "--help"),
+                env=metafs_env(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            ).returncode
+            == 0
+        )
 
     def run(self) -> None:
         if self.ls_available:
@@ -119,15 +125,24 @@ class Bench:
         self.mounts.unmount(plain)
         pin("unpinned", pid)
         (walked, walk_tmpfs), (_, walk_metafs) = time_walk(mirror), time_walk(mnt)
-        self.memory.append(Memory(n, walked, mounted_rss, measure.resident_bytes(pid),
-                                  walk_tmpfs, walk_metafs))
+        self.memory.append(
+            Memory(n, walked, mounted_rss, measure.resident_bytes(pid), walk_tmpfs, walk_metafs)
+        )
         progress(f"N={n}: walked")
         self.mounts.unmount(mnt)
         self.mounts.unmount(mirror)
         shutil.rmtree(store)
 
-    def _phase(self, phase: str, n: int, pid: int, roots: dict[str, Path], store: Path,
-               files: int, order: list[int]) -> list[int]:
+    def _phase(
+        self,
+        phase: str,
+        n: int,
+        pid: int,
+        roots: dict[str, Path],
+        store: Path,
+        files: int,
+        order: list[int],
+    ) -> list[int]:
         """Measure one phase on images from `order` on the trees in `roots` (tmpfs, metafs and
         perhaps plain); the images it did not use."""
         s = self.s
@@ -136,12 +151,20 @@ class Bench:
         mirror, mnt = roots["tmpfs"], roots["metafs"]
 
         per_rep = max(1, min(s.stat_images, n // (4 * reps)))
-        chunks = [order[i * per_rep:(i + 1) * per_rep] for i in range(reps)]
-        order = order[reps * per_rep:]
+        chunks = [order[i * per_rep : (i + 1) * per_rep] for i in range(reps)]
+        order = order[reps * per_rep :]
         row = self._row("stat of a distinct field", n, "µs", "≤ 14x")
-        self._compare(row, phase, pid, roots, reps, len(chunks[0]) * len(IMAGE_FIELDS),
-                      lambda side, rep: measure.stat_each(field_paths(roots[side], chunks[rep]),
-                                                          forget_first=True))
+        self._compare(
+            row,
+            phase,
+            pid,
+            roots,
+            reps,
+            len(chunks[0]) * len(IMAGE_FIELDS),
+            lambda side, rep: measure.stat_each(
+                field_paths(roots[side], chunks[rep]), forget_first=True
+            ),
+        )
 
         k = max(1, min(s.read_images, n // 10))
         readable, order = order[:k], order[k:]
@@ -149,17 +172,38 @@ class Bench:
         for side in paths:
             measure.open_read_close_each(paths[side])  # warm: every name looked up once
         row = self._row("open+read+close of a field", n, "µs", "≤ 13x")
-        self._compare(row, phase, pid, roots, reps, len(paths["tmpfs"]),
-                      lambda side, rep: measure.open_read_close_each(paths[side]))
+        self._compare(
+            row,
+            phase,
+            pid,
+            roots,
+            reps,
+            len(paths["tmpfs"]),
+            lambda side, rep: measure.open_read_close_each(paths[side]),
+        )
 
         row = self._row("readdir of images/", n, "ms", "≤ 6x at 100k")
-        self._compare(row, phase, pid, roots, reps, 1, lambda side, rep: measure.list_directory(
-            os.fsencode(roots[side] / "images"), n))
+        self._compare(
+            row,
+            phase,
+            pid,
+            roots,
+            reps,
+            1,
+            lambda side, rep: measure.list_directory(os.fsencode(roots[side] / "images"), n),
+        )
 
         if n <= s.grep_max:
             row = self._row("grep -r over images/, per file", n, "µs", "≤ 11x")
-            self._compare(row, phase, pid, roots, min(reps, 3), files, lambda side, rep: (
-                measure.grep_tree(roots[side] / "images") / files))
+            self._compare(
+                row,
+                phase,
+                pid,
+                roots,
+                min(reps, 3),
+                files,
+                lambda side, rep: measure.grep_tree(roots[side] / "images") / files,
+            )
 
         k = max(1, min(s.writes, n // 10))
         writers, order = order[:k], order[k:]
@@ -182,8 +226,12 @@ class Bench:
         # The floor under a durable echo, measured on the same disk at the same time: the
         # same images' label changed again, in this process.
         row = self._row("the same write in process (LMDB commit with sync)", n, "ms")
-        row.results[phase] = Result(None, median(measure.commit_latencies(
-            store, [image_name(i) for i in writers], f"{value}-again")))
+        row.results[phase] = Result(
+            None,
+            median(
+                measure.commit_latencies(store, [image_name(i) for i in writers], f"{value}-again")
+            ),
+        )
         check_labels(store, writers, f"{value}-again")
 
         if self.ls_available:
@@ -199,8 +247,16 @@ class Bench:
         self.rows.append(row)
         return row
 
-    def _compare(self, row: Row, phase: str, pid: int, roots: dict[str, Path], reps: int,
-                 ops: int, run: Callable[[str, int], float]) -> None:
+    def _compare(
+        self,
+        row: Row,
+        phase: str,
+        pid: int,
+        roots: dict[str, Path],
+        reps: int,
+        ops: int,
+        run: Callable[[str, int], float],
+    ) -> None:
         """Alternate tmpfs and metafs `reps` times, then time the plain daemon if it is in
         `roots` (after one untimed run: in between, the kernel's entries of a longer cycle
         would expire, and metafs's figures would change with the plain daemon's); medians,
@@ -215,8 +271,7 @@ class Bench:
         if "plain" in roots:
             run("plain", 0)
             plain = median(run("plain", rep) for rep in range(reps))
-        row.results[phase] = Result(median(tmpfs), median(metafs), requests / (reps * ops),
-                                    plain)
+        row.results[phase] = Result(median(tmpfs), median(metafs), requests / (reps * ops), plain)
 
     def _images_ls(self, row: Row, phase: str, store: Path, reps: int) -> None:
         command = metafs_command("--store", store, "-n", NAMESPACE, "images", "ls")
@@ -224,16 +279,24 @@ class Bench:
         row.results[phase] = Result(None, median(times))
 
     def _check_listing(self, store: Path, n: int) -> None:
-        done = subprocess.run(metafs_command("--store", store, "images", "ls"),
-                              env=metafs_env(), capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            metafs_command("--store", store, "images", "ls"),
+            env=metafs_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         if len(done.stdout.splitlines()) != n + 1:
             raise RuntimeError(f"images ls printed {len(done.stdout.splitlines())} lines")
 
 
 def field_paths(root: Path, images: list[int]) -> list[bytes]:
     base = os.fsencode(root / "images")
-    return [b"%s/%s/%s" % (base, os.fsencode(image_dir(i)), f.encode())
-            for i in images for f in IMAGE_FIELDS]
+    return [
+        b"%s/%s/%s" % (base, os.fsencode(image_dir(i)), f.encode())
+        for i in images
+        for f in IMAGE_FIELDS
+    ]
 
 
 def check_same(mirror: Path, mnt: Path, n: int) -> None:
@@ -251,7 +314,8 @@ def check_same(mirror: Path, mnt: Path, n: int) -> None:
                     raise RuntimeError(f"{top}/{name}/{sub} lists differently on the mount")
                 for entry in listed:
                     if (a / entry).is_file() and (a / entry).read_bytes() != (
-                            b / entry).read_bytes():
+                        b / entry
+                    ).read_bytes():
                         raise RuntimeError(f"{top}/{name}/{sub}/{entry} differs on the mount")
 
 
@@ -324,8 +388,11 @@ def table(bench: Bench, load: tuple[str, str]) -> str:
             if r is None:
                 cells += ["—", "—", "—"] + (["—", "—"] if phase == "pinned" else [])
                 continue
-            cells += [_number(r.tmpfs, row.unit), _number(r.metafs, row.unit),
-                      _ratio(r.metafs, r.tmpfs)]
+            cells += [
+                _number(r.tmpfs, row.unit),
+                _number(r.metafs, row.unit),
+                _ratio(r.metafs, r.tmpfs),
+            ]
             if phase == "pinned":
                 cells += [_number(r.plain, row.unit), _ratio(r.plain, r.tmpfs)]
         pinned = row.results.get("pinned")
@@ -357,17 +424,31 @@ def _megabytes(rss: tuple[int, int]) -> str:
 
 def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
-    parser.add_argument("--sizes", default=None,
-                        help="numbers of images, comma-separated (default 1000,10000,100000; "
-                        "with --quick 1000)")
+    parser.add_argument(
+        "--sizes",
+        default=None,
+        help="numbers of images, comma-separated (default 1000,10000,100000; with --quick 1000)",
+    )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--reps", type=int, default=None, help="repetitions (default 5, quick 3)")
-    parser.add_argument("--grep-max", type=int, default=10000,
-                        help="largest N that grep -r runs over (default 10000)")
-    parser.add_argument("--output", type=Path, default=Path("bench-results.txt"),
-                        help="where the table is written (default bench-results.txt)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="for stores and mount points (default: a new directory in /var/tmp)")
+    parser.add_argument(
+        "--grep-max",
+        type=int,
+        default=10000,
+        help="largest N that grep -r runs over (default 10000)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path("bench-results.txt"),
+        help="where the table is written (default bench-results.txt)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="for stores and mount points (default: a new directory in /var/tmp)",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     sizes = args.sizes or ("1000" if quick else "1000,10000,100000")
@@ -404,8 +485,10 @@ def main(argv: list[str] | None = None) -> int:
         progress("interrupted; every mount undone")
         return 130
     finally:
-        if any(line.split()[1].startswith(str(work)) for line in
-               Path("/proc/mounts").read_text().splitlines()):
+        if any(
+            line.split()[1].startswith(str(work))
+            for line in Path("/proc/mounts").read_text().splitlines()
+        ):
             print(f"bench: {work} still has mounts; left in place", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)

@@ -38,35 +38,54 @@ def build_store(path: Path, n: int) -> None:
             images = Images(tx, NAMESPACE)
             for i in range(n):
                 digest = f"sha256:{i:064x}"
-                labels = {"env": "prod" if i % 3 else "staging", "team": f"team-{i % 97}",
-                          "build": str(i)}
-                images.create(Image(image_name(i), Descriptor(MEDIA_TYPE, digest, 1000 + i),
-                                    labels=labels))
+                labels = {
+                    "env": "prod" if i % 3 else "staging",
+                    "team": f"team-{i % 97}",
+                    "build": str(i),
+                }
+                images.create(
+                    Image(image_name(i), Descriptor(MEDIA_TYPE, digest, 1000 + i), labels=labels)
+                )
             containers = Containers(tx, NAMESPACE)
             spec = spec_from_json(SPEC)
             for i in range(n // 10):
-                containers.create(Container(
-                    container_id(i), labels={"env": "prod", "app": f"app-{i}"},
-                    image=image_name(i), runtime=Runtime("io.containerd.runc.v2"), spec=spec,
-                    snapshotter="overlayfs", snapshot_key=container_id(i),
-                ))
+                containers.create(
+                    Container(
+                        container_id(i),
+                        labels={"env": "prod", "app": f"app-{i}"},
+                        image=image_name(i),
+                        runtime=Runtime("io.containerd.runc.v2"),
+                        spec=spec,
+                        snapshotter="overlayfs",
+                        snapshot_key=container_id(i),
+                    )
+                )
         store.sync()
 
 
 def image_files(image: Image) -> dict[str, str]:
     """What the mount shows in an image's directory, as relative path -> value."""
     t = image.target
-    files = {"digest": t.digest, "mediatype": t.media_type, "size": str(t.size),
-             "createdat": format_time(image.created_at),
-             "updatedat": format_time(image.updated_at)}
+    files = {
+        "digest": t.digest,
+        "mediatype": t.media_type,
+        "size": str(t.size),
+        "createdat": format_time(image.created_at),
+        "updatedat": format_time(image.updated_at),
+    }
     return files | _labels(image.labels)
 
 
 def container_files(c: Container) -> dict[str, str]:
-    files = {"image": c.image, "spec": c.spec.value.decode() if c.spec else "",
-             "snapshotkey": c.snapshot_key, "runtime": c.runtime.name,
-             "snapshotter": c.snapshotter, "createdat": format_time(c.created_at),
-             "updatedat": format_time(c.updated_at)}
+    files = {
+        "image": c.image,
+        "spec": c.spec.value.decode() if c.spec else "",
+        "snapshotkey": c.snapshot_key,
+        "runtime": c.runtime.name,
+        "snapshotter": c.snapshotter,
+        "createdat": format_time(c.created_at),
+        "updatedat": format_time(c.updated_at),
+    }
     return files | _labels(c.labels)
 
 

@@ -82,8 +82,13 @@ def grep_tree(directory: Path) -> float:
 
 def echo_latencies(images: Path, dirs: Sequence[str], value: str) -> list[float]:
     """Seconds of each `echo VALUE > images/DIR/labels/env`, one bash process for all."""
-    done = subprocess.run(["bash", "-c", _ECHO_LOOP, "bench", value, *dirs], cwd=images,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["bash", "-c", _ECHO_LOOP, "bench", value, *dirs],
+        cwd=images,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return [int(line) / 1e6 for line in done.stdout.split()]
 
 
@@ -110,8 +115,10 @@ def _proc_field(pid: int, filename: str, key: str) -> int:
 
 def resident_bytes(pid: int) -> tuple[int, int]:
     """VmRSS, and the anonymous part of it (the daemon's own, not mapped files)."""
-    return (_proc_field(pid, "status", "VmRSS") * 1024,
-            _proc_field(pid, "status", "RssAnon") * 1024)
+    return (
+        _proc_field(pid, "status", "VmRSS") * 1024,
+        _proc_field(pid, "status", "RssAnon") * 1024,
+    )
 
 
 def requests_served(pid: int) -> int:

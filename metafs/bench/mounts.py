@@ -37,15 +37,19 @@ class Mounts:
 
     def tmpfs(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "metafs-bench", str(path)],
-                       check=True)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "mode=0755", "metafs-bench", str(path)], check=True
+        )
         self._undo.append((path, None))
 
     def metafs(self, store: Path, path: Path, log: Path) -> int:
         """Mount `store` at `path` in the background; the daemon's pid."""
         path.mkdir(parents=True, exist_ok=True)
-        subprocess.run(metafs_command("mount", "--store", store, "--log", log, path),
-                       env=metafs_env(), check=True)
+        subprocess.run(
+            metafs_command("mount", "--store", store, "--log", log, path),
+            env=metafs_env(),
+            check=True,
+        )
         pid = daemon_pid(path)
         self._undo.append((path, pid))
         if pid is None:
@@ -58,7 +62,11 @@ class Mounts:
         with log.open("ab") as out:
             daemon = subprocess.Popen(
                 [sys.executable, "-m", "metafs.bench.plain", str(source), str(path)],
-                env=metafs_env(), stdout=out, stderr=out, start_new_session=True)
+                env=metafs_env(),
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+            )
         self._undo.append((path, daemon.pid))
         deadline = time.monotonic() + 10
         while not os.path.ismount(path):

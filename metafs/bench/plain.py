@@ -34,8 +34,17 @@ class Passthrough(pyfuse3.Operations):
         except OSError as exc:
             raise pyfuse3.FUSEError(exc.errno) from None
         attrs = pyfuse3.EntryAttributes()
-        for name in ("st_ino", "st_mode", "st_nlink", "st_uid", "st_gid", "st_size",
-                     "st_atime_ns", "st_mtime_ns", "st_ctime_ns"):
+        for name in (
+            "st_ino",
+            "st_mode",
+            "st_nlink",
+            "st_uid",
+            "st_gid",
+            "st_size",
+            "st_atime_ns",
+            "st_mtime_ns",
+            "st_ctime_ns",
+        ):
             setattr(attrs, name, getattr(st, name))
         attrs.entry_timeout = attrs.attr_timeout = TIMEOUT
         self.paths[st.st_ino] = path

@@ -21,20 +21,44 @@ def register(sub: argparse._SubParsersAction) -> None:
         "saying what keeps it. Returns once the mount is ready and serves in the background.",
     )
     mount.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
-    mount.add_argument("--store", dest="mount_store", type=Path, default=None,
-                       help="store directory (default: $METAFS_STORE, else the data directory)")
-    mount.add_argument("-n", "--namespace", dest="mount_namespace", default=None,
-                       help="namespace (default: $METAFS_NAMESPACE, else 'default')")
+    mount.add_argument(
+        "--store",
+        dest="mount_store",
+        type=Path,
+        default=None,
+        help="store directory (default: $METAFS_STORE, else the data directory)",
+    )
+    mount.add_argument(
+        "-n",
+        "--namespace",
+        dest="mount_namespace",
+        default=None,
+        help="namespace (default: $METAFS_NAMESPACE, else 'default')",
+    )
     mount.add_argument("--read-only", action="store_true", help="refuse every change (EROFS)")
-    mount.add_argument("--foreground", "-f", action="store_true",
-                       help="stay attached and log to stderr")
-    mount.add_argument("--default-runtime", default=DEFAULT_RUNTIME, metavar="NAME",
-                       help=f"runtime of containers made by mkdir (default: {DEFAULT_RUNTIME})")
-    mount.add_argument("--default-spec", type=Path, default=None, metavar="FILE",
-                       help="OCI spec (JSON) of containers made by mkdir (default: {})")
-    mount.add_argument("--log", type=Path, default=None, metavar="FILE",
-                       help="log file (default: stderr in the foreground, else "
-                       "$XDG_STATE_HOME/metafs/mount.log)")
+    mount.add_argument(
+        "--foreground", "-f", action="store_true", help="stay attached and log to stderr"
+    )
+    mount.add_argument(
+        "--default-runtime",
+        default=DEFAULT_RUNTIME,
+        metavar="NAME",
+        help=f"runtime of containers made by mkdir (default: {DEFAULT_RUNTIME})",
+    )
+    mount.add_argument(
+        "--default-spec",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="OCI spec (JSON) of containers made by mkdir (default: {})",
+    )
+    mount.add_argument(
+        "--log",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="log file (default: stderr in the foreground, else $XDG_STATE_HOME/metafs/mount.log)",
+    )
     mount.add_argument("--debug", action="store_true", help="log every refused request")
     # for tests and benchmarks
     mount.add_argument("--max-map-size", type=int, default=None, help=argparse.SUPPRESS)

@@ -72,9 +72,7 @@ Labels as ctr parses them: KEY=VALUE sets, KEY alone means KEY=true, KEY= remove
 {what}'s labels afterwards, sorted, comma-separated (ctr prints them in Go's random map order)."""
 
 
-def add_label_verb(
-    verbs: Verbs, func: Command, metavar: str, what: str
-) -> argparse.ArgumentParser:
+def add_label_verb(verbs: Verbs, func: Command, metavar: str, what: str) -> argparse.ArgumentParser:
     """`label METAVAR KEY=VALUE...` (as args.name and args.labels) for a `what`."""
     parser = verbs.add_parser(
         "label",

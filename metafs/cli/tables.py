@@ -33,8 +33,10 @@ def _write_rectangle(body: list[list[str]], minwidth: int, padding: int, padchar
     """`tabwrite` of lines that all have the same number of cells, a column at a time."""
     columns = list(zip(*body, strict=True))
     widths = [max(minwidth, max(map(len, column)) + padding) for column in columns[:-1]]
-    padded = [[cell.ljust(width, padchar) for cell in column]
-              for column, width in zip(columns[:-1], widths, strict=True)]
+    padded = [
+        [cell.ljust(width, padchar) for cell in column]
+        for column, width in zip(columns[:-1], widths, strict=True)
+    ]
     padded.append(list(columns[-1]))
     return "\n".join(map("".join, zip(*padded, strict=True)))
 

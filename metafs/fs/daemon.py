@@ -123,8 +123,9 @@ def serve(options: MountOptions, ready: Callable[[str | None], None] | None = No
     except Exception as exc:
         store.close()
         return _failed(f"cannot mount {options.mountpoint}: {exc}", ready)
-    log.info("mounted %s (store %s, namespace %s)", options.mountpoint, options.store,
-             options.namespace)
+    log.info(
+        "mounted %s (store %s, namespace %s)", options.mountpoint, options.store, options.namespace
+    )
     one_worker = wait.install()
     try:
         trio.run(_run, ops, store, ready, one_worker)

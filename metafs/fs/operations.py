@@ -726,8 +726,7 @@ class Operations(pyfuse3.Operations):
         number from one listing to the next."""
         listed = self.tree.listing(handle.path[0])
         listing = self._listing(handle.ino, listed)
-        earlier = any(other.parent == handle.ino and other is not listing
-                      for other in self._listed)
+        earlier = any(other.parent == handle.ino and other is not listing for other in self._listed)
         kids = self._nodes[handle.ino].kids or {}
         start = start_id
         if start_id == handle.offset and handle.last is not None:

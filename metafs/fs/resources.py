@@ -177,8 +177,9 @@ class Resources:
         """The stored names listed in snapshots/, snapshots/<sn>/, content/ or leases/."""
         begin = after if after is not None else start
         if path[0] == SNAPSHOTS and len(path) == 1:
-            names: Iterable[str] = _bytewise_after(Snapshots(tx, self.namespace).snapshotters(),
-                                                   after)
+            names: Iterable[str] = _bytewise_after(
+                Snapshots(tx, self.namespace).snapshotters(), after
+            )
         elif path[0] == SNAPSHOTS:
             names = Snapshots(tx, self.namespace).keys(path[1], start=begin)
         elif path[0] == CONTENT:
@@ -252,8 +253,9 @@ class Resources:
             s = snapshots.get(snapshotter, key)
             fields = {"name": s.name, "parent": s.parent, **_times(s.created_at, s.updated_at)}
             ident = f"{snapshotter}/{key}"
-            return Record(gc.SNAPSHOT, ident, s.updated_at, now, fields, {"children": s.children},
-                          s.labels)
+            return Record(
+                gc.SNAPSHOT, ident, s.updated_at, now, fields, {"children": s.children}, s.labels
+            )
         if path[0] == CONTENT:
             content = Content(tx, self.namespace)
             if not (is_digest(path[1]) and content.exists(path[1])):
