@@ -19,6 +19,8 @@ import pytest
 
 from metafs import Store
 
+pytest_plugins = ["etcd_cluster"]  # private etcd members: etcd_server, etcd_prefix, etcd_three
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "LC_ALL": "C.UTF-8"}
 
