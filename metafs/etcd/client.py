@@ -234,6 +234,7 @@ class Watch:
         self._closed = threading.Event()
         self._requests: queue.Queue[pb.WatchRequest | None] = queue.Queue()
         self._call: Any = None
+        self._call_lock = threading.Lock()
         self.created = threading.Event()
         self._thread = threading.Thread(target=self._run, name="etcd-watch", daemon=True)
         self._thread.start()
@@ -250,10 +251,13 @@ class Watch:
             )
             self._requests = queue.Queue()
             try:
-                self._call = self._client._watch(
-                    self._request_stream(pb.WatchRequest(create_request=create)),
-                    wait_for_ready=True,
-                )
+                with self._call_lock:  # close() cancels what is made here
+                    if self._closed.is_set():
+                        return
+                    self._call = self._client._watch(
+                        self._request_stream(pb.WatchRequest(create_request=create)),
+                        wait_for_ready=True,
+                    )
                 for answer in self._call:
                     if answer.created:
                         self.created.set()
@@ -274,8 +278,9 @@ class Watch:
             self._closed.wait(0.1)
 
     def close(self) -> None:
-        self._closed.set()
+        with self._call_lock:
+            self._closed.set()
+            if self._call is not None:
+                self._call.cancel()
         self._requests.put(None)
-        if self._call is not None:
-            self._call.cancel()
         self._thread.join(timeout=5)
