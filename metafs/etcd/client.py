@@ -94,7 +94,7 @@ def grpc_target(endpoints: Sequence[str]) -> str:
 
 class EtcdClient:
     def __init__(
-        self, endpoints: Sequence[str], *, timeout: float = 5.0, retry_for: float = 10.0
+        self, endpoints: Sequence[str], *, timeout: float = 2.0, retry_for: float = 10.0
     ) -> None:
         self.endpoints = list(endpoints)
         self.timeout = timeout
@@ -128,13 +128,21 @@ class EtcdClient:
 
     # -- calls --
 
-    def call(self, method: grpc.UnaryUnaryMultiCallable, request: Any, retry: bool = True) -> Any:
-        """`method(request)`, retried while etcd is unreachable or without a leader."""
+    def call(
+        self,
+        method: grpc.UnaryUnaryMultiCallable,
+        request: Any,
+        retry: bool = True,
+        timeout: float | None = None,
+    ) -> Any:
+        """`method(request)`, retried while etcd is unreachable or without a leader. A
+        request answers in milliseconds, or is stuck with a member that lost its leader: the
+        short `timeout` gets it out of there."""
         deadline = time.monotonic() + self.retry_for
         delay = 0.05
         while True:
             try:
-                return method(request, timeout=self.timeout, wait_for_ready=retry)
+                return method(request, timeout=timeout or self.timeout, wait_for_ready=retry)
             except grpc.RpcError as exc:
                 code, details = exc.code(), exc.details() or ""
                 if code == grpc.StatusCode.OUT_OF_RANGE and "compacted" in details:
@@ -195,7 +203,9 @@ class EtcdClient:
         retry: bool = False,
     ) -> pb.TxnResponse:
         request = pb.TxnRequest(compare=compare, success=success, failure=failure)
-        return self.call(self._txn, request, retry=retry)
+        # a big Txn (an import) takes its time: ~20 µs an operation on this machine
+        timeout = self.timeout + 1e-4 * (len(success) + len(failure))
+        return self.call(self._txn, request, retry=retry, timeout=timeout)
 
     def compact(self, revision: int) -> None:
         self.call(self._compact, pb.CompactionRequest(revision=revision, physical=True))

@@ -79,7 +79,7 @@ class EtcdEngine:
         readonly: bool = False,
         create: bool = False,
         sync: bool = True,
-        timeout: float = 5.0,
+        timeout: float = 2.0,
         retry_for: float = 10.0,
     ) -> None:
         self.location = locator
