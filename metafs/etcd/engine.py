@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..errors import Conflict, InvalidArgument, MetafsError, NotFound
-from .client import EtcdClient, Unavailable, range_end
+from .client import EtcdClient, RequestTooLarge, Unavailable, range_end
 from .proto import etcd_pb2 as pb
 
 DEFAULT_PREFIX = "metafs"
@@ -418,6 +418,12 @@ class EtcdWriter:
             try:
                 answer = engine.client.txn([guard], ops)
                 break
+            except RequestTooLarge as exc:
+                size = sum(op.ByteSize() for op in ops) >> 10
+                raise RequestTooLarge(
+                    f'store "{engine.location}": one transaction of {len(ops)} operations, '
+                    f"{size} KiB, refused whole ({exc.message})"
+                ) from None
             except Unavailable:
                 if time.monotonic() > deadline:
                     raise
