@@ -453,7 +453,7 @@ def test_map_full_grows_and_keeps_the_whole_transaction(tmp_path):
                 b.put(b"%06d" % i, value)
                 if i % 500 == 0:
                     b.put(b"x" * 500 + b"%06d" % i, value[:10])  # folded keys too
-        assert s.env.info()["map_size"] > 6 << 20
+        assert s.engine.env.info()["map_size"] > 6 << 20
     with Store.open(path, map_size=64 << 10) as s, s.read() as tx:
         items = list(tx.bucket(b"big").items())
         assert len(items) == 2004
@@ -627,7 +627,7 @@ def test_reader_process_follows_a_map_grown_by_another(tmp_path):
                 b = tx.bucket(b"big")
                 for i in range(1, 3000):
                     b.put(b"%06d" % i, b"y" * 1000)
-            assert s.env.info()["map_size"] >= 3 << 20
+            assert s.engine.env.info()["map_size"] >= 3 << 20
             reader.stdin.write("go\n")
             reader.stdin.flush()
             assert reader.stdout.readline().split() == ["3000", "1000"]
@@ -660,7 +660,7 @@ def test_release_pages_unmaps_what_was_read_and_reads_go_on(tmp_path):
             values = [v for _, v in tx.bucket(b"b").items()]
         read = _resident_file_kib()
         assert read - before > 10_000
-        store.release_pages()
+        store.engine.release_pages()
         assert read - _resident_file_kib() > 10_000
         with store.read() as tx:
             assert [v for _, v in tx.bucket(b"b").items()] == values
