@@ -26,13 +26,15 @@ against each one):
 - Errors are metafs errors: `StoreFull` (ENOSPC) when there is no room, `NotFound` for a store
   that does not exist, `CorruptStore`, `Conflict`, `MetafsError` for the rest.
 
-A new engine is one module here with a class following `Engine`, `Reader` and `Writer`, plus
-one `register(scheme, opener)` line so that `open_engine("scheme://...")` finds it, plus one
-entry in the engine fixture of tests/test_store.py.
+A new engine is one module here with classes following `Engine`, `Reader` and `Writer` and an
+opener function, one line in `_OPENERS` below so that `open_engine("scheme://...")` finds it,
+and one entry in `ENGINES` in tests/test_store.py, which runs the bucket-API tests on it.
+`memory.py` is the smallest complete example.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Iterator
 from typing import Protocol
@@ -113,12 +115,17 @@ class Engine(Protocol):
 
 
 Opener = Callable[..., Engine]
-_OPENERS: dict[str, Opener] = {}
+
+# The kinds of store besides an LMDB directory: scheme -> opener, or "module:function" to be
+# imported when first used (an engine's client libraries load only when a store needs them).
+# The opener is called as `opener(locator, readonly=..., create=..., sync=..., **options)`.
+_OPENERS: dict[str, Opener | str] = {
+    "memory": "metafs.engines.memory:open_memory",
+}
 
 
-def register(scheme: str, opener: Opener) -> None:
-    """Make `open_engine("SCHEME://...")` call `opener(locator, readonly=..., create=...,
-    sync=..., **options)`."""
+def register(scheme: str, opener: Opener | str) -> None:
+    """Make `open_engine("SCHEME://...")` use `opener` (a callable, or "module:function")."""
     _OPENERS[scheme] = opener
 
 
@@ -141,6 +148,9 @@ def open_engine(
             opener = _OPENERS[scheme]
         except KeyError:
             raise InvalidArgument(f'store "{text}": unknown kind of store "{scheme}://"') from None
+        if isinstance(opener, str):
+            module, _colon, name = opener.partition(":")
+            opener = _OPENERS[scheme] = getattr(importlib.import_module(module), name)
         return opener(text, readonly=readonly, create=create, sync=sync, **options)
     from .lmdb import LmdbEngine
 
