@@ -166,6 +166,12 @@ class Txn:
             raise InvalidArgument("before_commit in a read-only transaction")
         self._before_commit.setdefault(key, action)
 
+    def mark_dirty(self, namespace: str) -> None:
+        """Something that may keep resources of `namespace` (an image, a container, a blob, a
+        snapshot, a lease) was removed: the garbage collector runs on the namespace in this
+        transaction, once, just before it commits, on its final state."""
+        self.before_commit(("metafs.gc", namespace), lambda: _collect_garbage(self, namespace))
+
     def _run_before_commit(self) -> None:
         while self._before_commit:
             key = next(iter(self._before_commit))
@@ -175,6 +181,12 @@ class Txn:
         if not self.writable:
             raise InvalidArgument("write in a read-only transaction")
         return self._kv  # type: ignore[return-value]
+
+
+def _collect_garbage(tx: Txn, namespace: str) -> None:
+    from .gc import collect  # the collector reads the store through Txn: imported when used
+
+    collect(tx, namespace)
 
 
 class Bucket:
