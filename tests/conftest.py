@@ -21,6 +21,17 @@ from metafs import Store
 
 pytest_plugins = ["etcd_cluster"]  # private etcd members: etcd_server, etcd_prefix, etcd_three
 
+
+@pytest.fixture(params=["lmdb", "etcd"])
+def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a new empty store is, once per engine the store suites run on: an LMDB directory,
+    then a prefix of its own on the session's private etcd member."""
+    if request.param == "etcd":
+        etcd = request.getfixturevalue("etcd_server")
+        return str(etcd.locator(request.getfixturevalue("etcd_prefix")))
+    return str(tmp_path / "store")
+
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "LC_ALL": "C.UTF-8"}
 

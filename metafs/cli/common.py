@@ -30,7 +30,7 @@ def default_store_path() -> Path:
 def add_global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
-        type=Path,
+        type=str,  # a Path would fold etcd:// to etcd:/
         default=None,
         help="store directory (default: $METAFS_STORE, else $XDG_DATA_HOME/metafs); one that "
         "does not exist is created only at the default location and by import",
@@ -43,8 +43,8 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def store_path(args: argparse.Namespace) -> Path:
-    return args.store or default_store_path()
+def store_path(args: argparse.Namespace) -> str:
+    return args.store or os.environ.get("METAFS_STORE") or str(default_store_path())
 
 
 def store_locator(args: argparse.Namespace) -> str:
