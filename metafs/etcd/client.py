@@ -36,6 +36,7 @@ _TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 # etcd 3.4 counts every key left in a range on each limited page, so many small pages read a
 # large range in quadratic time: pages are this large (about 1-10 MiB of metafs's keys)
 PAGE = 100_000
+_UNREACHABLE_FOR = 3.0  # seconds to keep trying when no endpoint accepts a connection
 
 
 class Unavailable(MetafsError):
@@ -138,11 +139,12 @@ class EtcdClient:
         """`method(request)`, retried while etcd is unreachable or without a leader. A
         request answers in milliseconds, or is stuck with a member that lost its leader: the
         short `timeout` gets it out of there."""
-        deadline = time.monotonic() + self.retry_for
+        started = time.monotonic()
+        deadline = started + self.retry_for
         delay = 0.05
         while True:
             try:
-                return method(request, timeout=timeout or self.timeout, wait_for_ready=retry)
+                return method(request, timeout=timeout or self.timeout)
             except grpc.RpcError as exc:
                 code, details = exc.code(), exc.details() or ""
                 if code == grpc.StatusCode.OUT_OF_RANGE and "compacted" in details:
@@ -153,6 +155,9 @@ class EtcdClient:
                     raise RequestTooLarge(f"etcd: {details} (raise --max-request-bytes)") from None
                 if code not in _TRANSIENT and "leader" not in details:
                     raise MetafsError(f"etcd {code.name}: {details}") from None
+                if "failed to connect to all addresses" in details:
+                    # no member listens at all: not worth the wait for an election
+                    deadline = min(deadline, started + _UNREACHABLE_FOR)
                 if not retry or time.monotonic() + delay > deadline:
                     raise Unavailable(f"etcd {', '.join(self.endpoints)}: {details}") from None
             time.sleep(delay)
