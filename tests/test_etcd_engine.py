@@ -212,3 +212,19 @@ def test_the_data_stays_under_its_prefix(etcd_server: EtcdCluster, engine: EtcdE
         prefix = engine.location.rsplit("/", 1)[1].encode() + b"/"
         keys = [kv.key for kv in client.range(prefix, prefix[:-1] + b"0").kvs]
         assert keys == [prefix + b"c", prefix + b"dk"]
+
+
+def test_many_reads_in_one_snapshot_read_their_range_in_one_go(engine: EtcdEngine, monkeypatch):
+    fill(engine, {b"a/%04d" % i: b"%d" % i for i in range(0, 1000, 2)} | {b"b": b"other"})
+    ranges = []
+    real = engine.client.range
+    monkeypatch.setattr(engine.client, "range", lambda *a, **k: ranges.append(a) or real(*a, **k))
+    writer = engine.writer()
+    got = {i: writer.get(b"a/%04d" % i) for i in range(1000)}  # half of them absent
+    assert got == {i: (b"%d" % i if i % 2 == 0 else None) for i in range(1000)}
+    assert writer.get(b"b") == b"other"
+    assert writer.get(b"c") is None
+    assert len(ranges) < 100  # not one round trip a key
+    writer.put(b"a/0001", b"new")
+    writer.commit()
+    assert dict(everything(engine))[b"a/0001"] == b"new"

@@ -187,9 +187,16 @@ class EtcdEngine:
             target.close()
 
 
+# a snapshot that has read this many keys one by one reads the range they share in one go:
+# a transaction making many objects (an import, a bulk create) then costs a few round trips,
+# not one for each key it checks
+LOAD_AFTER = 64
+_RECENT = 16  # ranges kept as lists for items() to serve again
+
+
 class _Snapshot:
-    """Reads at one revision, remembering what it read: every range read is kept, and a key
-    inside it is answered from there.
+    """Reads at one revision, remembering everything it read: a key read before, or inside a
+    range read whole, costs no second round trip.
 
     The revision is that of the first read, which costs no extra round trip: to anyone else
     the snapshot began then. Only this process could tell, by committing between the
@@ -199,12 +206,12 @@ class _Snapshot:
         self._engine = engine
         self.revision = 0
         self._commits_before = engine._commits_dropped + len(engine._commits)
-        self._values: dict[bytes, bytes | None] = {}  # point reads
-        # (start, stop or None for no end, keys, values) of every range read whole
-        self._ranges: list[tuple[bytes, bytes | None, list[bytes], list[bytes]]] = []
-
-    def _key(self, key: bytes) -> bytes:
-        return self._engine._data + key
+        self._values: dict[bytes, bytes | None] = {}  # every key read; None: absent
+        self._covered: list[tuple[bytes, bytes | None]] = []  # ranges read whole, disjoint,
+        self._lows: list[bytes] = []  # in order (stop None: to the end), and their starts
+        self._recent: list[tuple[bytes, bytes | None, list[bytes], list[bytes]]] = []
+        self._missed: list[bytes] = []  # keys read one by one since the last range read
+        self._loads = 0  # ranges read because of them
 
     def _pin(self) -> None:
         """Read just before this process's first commit since the snapshot began, if any."""
@@ -213,16 +220,35 @@ class _Snapshot:
         if first < len(engine._commits):
             self.revision = engine._commits[first] - 1
 
+    def _is_covered(self, key: bytes) -> bool:
+        i = bisect.bisect_right(self._lows, key) - 1
+        if i < 0:
+            return False
+        stop = self._covered[i][1]
+        return stop is None or key < stop
+
     def get(self, key: bytes) -> bytes | None:
         if key in self._values:
             return self._values[key]
-        for start, stop, keys, values in self._ranges:
-            if start <= key and (stop is None or key < stop):
-                i = bisect.bisect_left(keys, key)
-                return values[i] if i < len(keys) and keys[i] == key else None
+        if self._is_covered(key):
+            return None
+        self._missed.append(key)
+        if len(self._missed) > LOAD_AFTER:
+            # the range the keys share, a byte wider each time: keys read in order would
+            # otherwise load one narrow range after another
+            shared = os.path.commonprefix(self._missed)
+            self._loads += 1
+            prefix = shared[: max(len(shared) - self._loads, 0)]
+            self._missed = []
+            stop = range_end(prefix) if prefix.strip(b"\xff") else None
+            for _ in self._fetch(prefix, stop):
+                pass
+            if key.startswith(prefix):
+                return self._values.get(key)
         if not self.revision:
             self._pin()
-        answer = self._engine.client.range(self._key(key), revision=self.revision)
+        engine = self._engine
+        answer = engine.client.range(engine._data + key, revision=self.revision)
         if not self.revision:
             self.revision = answer.header.revision
         value = answer.kvs[0].value if answer.kvs else None
@@ -230,7 +256,7 @@ class _Snapshot:
         return value
 
     def items(self, start: bytes = b"", stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
-        for low, high, keys, values in self._ranges:
+        for low, high, keys, values in reversed(self._recent):
             if low <= start and (high is None or (stop is not None and stop <= high)):
                 i = bisect.bisect_left(keys, start)
                 j = len(keys) if stop is None else bisect.bisect_left(keys, stop)
@@ -254,11 +280,29 @@ class _Snapshot:
                 name = kv.key[skip:]
                 keys.append(name)
                 values.append(kv.value)
+                self._values[name] = kv.value
                 yield name, kv.value
             if not answer.more or not answer.kvs:
                 break
             key = answer.kvs[-1].key + b"\0"
-        self._ranges.append((start, stop, keys, values))
+        self._cover(start, stop)
+        self._recent.append((start, stop, keys, values))
+        if len(self._recent) > _RECENT:
+            del self._recent[0]
+
+    def _cover(self, start: bytes, stop: bytes | None) -> None:
+        """Add [start, stop) to the ranges read whole, merging those it touches."""
+        kept = []
+        for low, high in self._covered:
+            if (high is not None and high < start) or (stop is not None and low > stop):
+                kept.append((low, high))
+            else:
+                start = min(low, start)
+                stop = None if high is None or stop is None else max(high, stop)
+        kept.append((start, stop))
+        kept.sort(key=lambda interval: interval[0])
+        self._covered = kept
+        self._lows = [low for low, _ in kept]
 
 
 def _page() -> int:
@@ -272,7 +316,7 @@ class EtcdReader(_Snapshot):
 
     def close(self) -> None:
         self._values.clear()
-        self._ranges.clear()
+        self._recent.clear()
 
     def __enter__(self) -> EtcdReader:
         return self
