@@ -74,3 +74,30 @@ def test_a_new_image_shows_in_both(mounts):
     (first, second), _store = mounts
     assert first.sh("mkdir images/example.com%2Fnew:2").returncode == 0
     seen_within(second, "ls images", "example.com%2Fapp:1\nexample.com%2Fnew:2\n")
+
+
+def test_a_write_without_a_quorum_fails_with_eio_and_the_mount_goes_on(tmp_path):
+    cluster = EtcdCluster(tmp_path / "etcd", 3)
+    mount = None
+    try:
+        store = Store.open(cluster.locator("quorum"), create=True)
+        make_image(store, "example.com/app:1", {"env": "test"})
+        store.close()
+        mount = Mount(cluster.locator("quorum"), tmp_path / "mnt")
+        assert mount.sh(f"cat {APP}/labels/env").stdout == "test\n"
+        cluster.kill(1)
+        cluster.kill(2)  # one member of three: no leader, nothing can commit
+        failed = mount.sh(f"echo prod > {APP}/labels/env")
+        assert failed.returncode != 0 and "Input/output error" in failed.stderr, failed
+        assert mount.sh(f"cat {APP}/labels/env").stdout == "test\n"  # still serving
+        cluster.restart(1)
+        cluster.restart(2)
+        written = mount.sh(f"echo prod > {APP}/labels/env")
+        assert written.returncode == 0, written.stderr
+        assert mount.sh(f"cat {APP}/labels/env").stdout == "prod\n"
+        with Store.open(cluster.locator("quorum", members=[2])) as again:
+            assert image(again, "example.com/app:1").labels == {"env": "prod"}
+    finally:
+        if mount is not None:
+            assert mount.stop() == 0
+        cluster.stop()

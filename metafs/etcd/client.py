@@ -95,7 +95,7 @@ def grpc_target(endpoints: Sequence[str]) -> str:
 
 class EtcdClient:
     def __init__(
-        self, endpoints: Sequence[str], *, timeout: float = 2.0, retry_for: float = 10.0
+        self, endpoints: Sequence[str], *, timeout: float = 2.0, retry_for: float = 4.0
     ) -> None:
         self.endpoints = list(endpoints)
         self.timeout = timeout

@@ -80,7 +80,7 @@ class EtcdEngine:
         create: bool = False,
         sync: bool = True,
         timeout: float = 2.0,
-        retry_for: float = 10.0,
+        retry_for: float = 4.0,
     ) -> None:
         self.location = locator
         self.readonly = readonly
