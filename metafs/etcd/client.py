@@ -60,6 +60,10 @@ class RequestTooLarge(MetafsError):
     kind = "transaction too large for etcd"
 
 
+class _FutureRevision(Exception):
+    """A serializable read at a revision the member has not applied yet."""
+
+
 def range_end(prefix: bytes) -> bytes:
     """The end of the range of keys starting with `prefix` (etcd's "prefix end")."""
     end = bytearray(prefix)
@@ -149,6 +153,8 @@ class EtcdClient:
                 code, details = exc.code(), exc.details() or ""
                 if code == grpc.StatusCode.OUT_OF_RANGE and "compacted" in details:
                     raise Compacted(f"etcd: {details}") from None
+                if code == grpc.StatusCode.OUT_OF_RANGE and "future" in details:
+                    raise _FutureRevision(details) from None
                 if code == grpc.StatusCode.INVALID_ARGUMENT and "too many operations" in details:
                     raise RequestTooLarge(f"etcd: {details} (raise --max-txn-ops)") from None
                 if code == grpc.StatusCode.RESOURCE_EXHAUSTED or "too large" in details:
@@ -172,7 +178,12 @@ class EtcdClient:
         limit: int = 0,
         keys_only: bool = False,
         count_only: bool = False,
+        serializable: bool = False,
     ) -> pb.RangeResponse:
+        """Keys in [key, end) (just `key` if no `end`), at `revision` (0: the latest).
+        `serializable`: answered by the member itself, without asking the leader (half the
+        time); a member that has not applied `revision` yet says so, and then the leader is
+        asked after all."""
         request = pb.RangeRequest(
             key=key,
             range_end=end,
@@ -180,8 +191,15 @@ class EtcdClient:
             limit=limit,
             keys_only=keys_only,
             count_only=count_only,
+            serializable=serializable,
         )
-        return self.call(self._range, request)
+        if not serializable:
+            return self.call(self._range, request)
+        try:
+            return self.call(self._range, request)
+        except _FutureRevision:
+            request.serializable = False
+            return self.call(self._range, request)
 
     def get(self, key: bytes, revision: int = 0) -> tuple[bytes | None, int]:
         """(value or None, the revision read at)."""

@@ -248,7 +248,11 @@ class _Snapshot:
         if not self.revision:
             self._pin()
         engine = self._engine
-        answer = engine.client.range(engine._data + key, revision=self.revision)
+        # a snapshot's first read asks the leader, which fixes a revision that holds every
+        # commit made before; the member itself can answer for that revision afterwards
+        answer = engine.client.range(
+            engine._data + key, revision=self.revision, serializable=self.revision > 0
+        )
         if not self.revision:
             self.revision = answer.header.revision
         value = answer.kvs[0].value if answer.kvs else None
@@ -273,7 +277,9 @@ class _Snapshot:
         if not self.revision:
             self._pin()
         while True:
-            answer = engine.client.range(key, end, revision=self.revision, limit=_page())
+            answer = engine.client.range(
+                key, end, revision=self.revision, limit=_page(), serializable=self.revision > 0
+            )
             if not self.revision:
                 self.revision = answer.header.revision
             for kv in answer.kvs:
