@@ -228,3 +228,21 @@ def test_many_reads_in_one_snapshot_read_their_range_in_one_go(engine: EtcdEngin
     writer.put(b"a/0001", b"new")
     writer.commit()
     assert dict(everything(engine))[b"a/0001"] == b"new"
+
+
+def test_backup_copies_one_snapshot_to_lmdb_or_etcd(engine: EtcdEngine, locator: str, tmp_path):
+    from metafs.engines import open_engine
+
+    items = {b"k%03d" % i: b"v" * i for i in range(200)} | {b"x" * 600: b"long key"}
+    fill(engine, items)
+    for dest in (str(tmp_path / "copy"), locator + "-copy"):
+        engine.backup(dest)
+        copy = open_engine(dest)
+        try:
+            reader = copy.reader()
+            assert list(reader.items()) == sorted(items.items())
+            reader.close()
+        finally:
+            copy.close()
+        with pytest.raises(InvalidArgument, match="not empty"):
+            engine.backup(dest)
