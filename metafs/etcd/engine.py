@@ -262,39 +262,41 @@ class _Snapshot:
     def items(self, start: bytes = b"", stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         for low, high, keys, values in reversed(self._recent):
             if low <= start and (high is None or (stop is not None and stop <= high)):
-                i = bisect.bisect_left(keys, start)
-                j = len(keys) if stop is None else bisect.bisect_left(keys, stop)
-                return iter(list(zip(keys[i:j], values[i:j], strict=True)))
+                return _serve(keys, values, start, stop)
         return self._fetch(start, stop)
 
     def _fetch(self, start: bytes, stop: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        """Read [start, stop) page by page, each page remembered before it is given out: a
+        caller that stops early (the store skipping past a nested bucket) and asks again
+        further on is answered from here."""
         engine = self._engine
         skip = len(engine._data)
-        key = engine._data + start
         end = engine._data_end if stop is None else engine._data + stop
-        keys: list[bytes] = []
-        values: list[bytes] = []
         if not self.revision:
             self._pin()
         while True:
             answer = engine.client.range(
-                key, end, revision=self.revision, limit=_page(), serializable=self.revision > 0
+                engine._data + start,
+                end,
+                revision=self.revision,
+                limit=_page(),
+                serializable=self.revision > 0,
             )
             if not self.revision:
                 self.revision = answer.header.revision
-            for kv in answer.kvs:
-                name = kv.key[skip:]
-                keys.append(name)
-                values.append(kv.value)
-                self._values[name] = kv.value
-                yield name, kv.value
-            if not answer.more or not answer.kvs:
-                break
-            key = answer.kvs[-1].key + b"\0"
-        self._cover(start, stop)
-        self._recent.append((start, stop, keys, values))
-        if len(self._recent) > _RECENT:
-            del self._recent[0]
+            keys = [kv.key[skip:] for kv in answer.kvs]
+            values = [kv.value for kv in answer.kvs]
+            more = answer.more and bool(keys)
+            high = keys[-1] + b"\0" if more else stop
+            self._values.update(zip(keys, values, strict=True))
+            self._cover(start, high)
+            self._recent.append((start, high, keys, values))
+            if len(self._recent) > _RECENT:
+                del self._recent[0]
+            yield from zip(keys, values, strict=True)
+            if not more:
+                return
+            start = high  # type: ignore[assignment]
 
     def _cover(self, start: bytes, stop: bytes | None) -> None:
         """Add [start, stop) to the ranges read whole, merging those it touches."""
@@ -309,6 +311,15 @@ class _Snapshot:
         kept.sort(key=lambda interval: interval[0])
         self._covered = kept
         self._lows = [low for low, _ in kept]
+
+
+def _serve(
+    keys: list[bytes], values: list[bytes], start: bytes, stop: bytes | None
+) -> Iterator[tuple[bytes, bytes]]:
+    i = bisect.bisect_left(keys, start)
+    j = len(keys) if stop is None else bisect.bisect_left(keys, stop)
+    for n in range(i, j):
+        yield keys[n], values[n]
 
 
 def _page() -> int:
