@@ -110,3 +110,13 @@ def test_an_unreachable_cluster_fails_with_eio_in_time():
             client.get(b"x")
         assert time.monotonic() - started < 3
         assert caught.value.errno == 5
+
+
+def test_a_transaction_over_the_byte_limit_is_refused_whole(client: EtcdClient, etcd_prefix: str):
+    from etcd_cluster import MAX_REQUEST_BYTES
+
+    prefix = etcd_prefix.encode() + b"/"
+    big = b"x" * (MAX_REQUEST_BYTES // 4)
+    with pytest.raises(RequestTooLarge, match="max-request-bytes"):
+        client.txn([], [put(prefix + b"%d" % i, big) for i in range(5)])
+    assert client.range(prefix, range_end(prefix), count_only=True).count == 0
