@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from etcd_cluster import MAX_TXN_OPS, EtcdCluster, free_ports
+from etcd_cluster import MAX_REQUEST_BYTES, MAX_TXN_OPS, EtcdCluster, free_ports
 
 from metafs.etcd.client import (
     Compacted,
@@ -113,8 +113,6 @@ def test_an_unreachable_cluster_fails_with_eio_in_time():
 
 
 def test_a_transaction_over_the_byte_limit_is_refused_whole(client: EtcdClient, etcd_prefix: str):
-    from etcd_cluster import MAX_REQUEST_BYTES
-
     prefix = etcd_prefix.encode() + b"/"
     big = b"x" * (MAX_REQUEST_BYTES // 4)
     with pytest.raises(RequestTooLarge, match="max-request-bytes"):
