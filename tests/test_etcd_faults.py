@@ -34,11 +34,15 @@ def test_writers_on_different_members_lose_no_update(etcd_three: EtcdCluster):
     EtcdEngine(locator, create=True).close()
     engines = [EtcdEngine(etcd_three.locator("counter", members=[i])) for i in range(3)]
     conflicts = [0] * 3
+    errors: list[BaseException] = []
     rounds = 40
 
     def run(i: int) -> None:
-        for _ in range(rounds):
-            conflicts[i] += increment(engines[i], b"n")
+        try:
+            for _ in range(rounds):
+                conflicts[i] += increment(engines[i], b"n")
+        except BaseException as exc:  # reported below, not lost with the thread
+            errors.append(exc)
 
     try:
         threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
@@ -46,6 +50,7 @@ def test_writers_on_different_members_lose_no_update(etcd_three: EtcdCluster):
             thread.start()
         for thread in threads:
             thread.join(timeout=120)
+        assert not errors, errors
         reader = engines[0].reader()
         assert reader.get(b"n") == b"%d" % (3 * rounds)
         reader.close()

@@ -220,6 +220,24 @@ class _Snapshot:
         if first < len(engine._commits):
             self.revision = engine._commits[first] - 1
 
+    def _range(self, key: bytes, end: bytes = b"", limit: int = 0) -> pb.RangeResponse:
+        """Read at the snapshot's revision, answered by the member itself (no round trip to
+        the leader). The first read fixes the revision: the member's own, unless it has not
+        yet applied a revision this process knows of (its own commits, the watch, the store's
+        opening); then the leader is asked."""
+        engine = self._engine
+        if not self.revision:
+            self._pin()
+        if self.revision:
+            return engine.client.range(
+                key, end, revision=self.revision, limit=limit, serializable=True
+            )
+        answer = engine.client.range(key, end, limit=limit, serializable=True)
+        if answer.header.revision < engine._generation:
+            answer = engine.client.range(key, end, limit=limit)
+        self.revision = answer.header.revision
+        return answer
+
     def _is_covered(self, key: bytes) -> bool:
         i = bisect.bisect_right(self._lows, key) - 1
         if i < 0:
@@ -245,16 +263,7 @@ class _Snapshot:
                 pass
             if key.startswith(prefix):
                 return self._values.get(key)
-        if not self.revision:
-            self._pin()
-        engine = self._engine
-        # a snapshot's first read asks the leader, which fixes a revision that holds every
-        # commit made before; the member itself can answer for that revision afterwards
-        answer = engine.client.range(
-            engine._data + key, revision=self.revision, serializable=self.revision > 0
-        )
-        if not self.revision:
-            self.revision = answer.header.revision
+        answer = self._range(self._engine._data + key)
         value = answer.kvs[0].value if answer.kvs else None
         self._values[key] = value
         return value
@@ -272,18 +281,8 @@ class _Snapshot:
         engine = self._engine
         skip = len(engine._data)
         end = engine._data_end if stop is None else engine._data + stop
-        if not self.revision:
-            self._pin()
         while True:
-            answer = engine.client.range(
-                engine._data + start,
-                end,
-                revision=self.revision,
-                limit=_page(),
-                serializable=self.revision > 0,
-            )
-            if not self.revision:
-                self.revision = answer.header.revision
+            answer = self._range(engine._data + start, end, _page())
             keys = [kv.key[skip:] for kv in answer.kvs]
             values = [kv.value for kv in answer.kvs]
             more = answer.more and bool(keys)
