@@ -64,7 +64,7 @@ def open_store(
     default location (`$METAFS_STORE`, else the data directory), with `create` (`import`), or
     in an existing empty directory; a `--store` that does not exist is an error, so that a
     typo does not make (or mount) an empty store. `options`: the engine's own."""
-    create = True  # for now, as before
+    create = create or args.store is None
     return Store.open(store_locator(args), readonly=readonly, create=create, **options)
 
 

@@ -99,9 +99,9 @@ def cmd_mount(args: argparse.Namespace) -> int:
         options.cache_timeout = args.cache_timeout
     if args.max_nodes is not None:
         options.max_nodes = args.max_nodes
+    daemon.check_mountpoint(options.mountpoint)
     open_store(args, readonly=args.read_only).close()  # every reason it cannot, said here
     if args.foreground:
-        daemon.check_mountpoint(options.mountpoint)
         return daemon.serve(options)
     return daemon.background(options)
 

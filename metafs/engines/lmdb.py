@@ -256,8 +256,11 @@ class LmdbEngine:
         try:
             info = os.stat(self.path)
         except FileNotFoundError:
-            if self.readonly or not create:
-                raise NotFound(f"{where} does not exist") from None
+            if self.readonly:
+                raise NotFound(where) from None
+            if not create:
+                hint = "to make a new store there, create the directory"
+                raise NotFound(f"{where} ({hint})") from None
             try:
                 self.path.mkdir(mode=0o700, parents=True)
             except OSError as exc:
@@ -272,10 +275,12 @@ class LmdbEngine:
         data = self.path / DATA
         if not data.exists():
             if self.readonly or not (create or not any(os.scandir(self.path))):
-                raise NotFound(f"{where}: a directory without a store")
+                raise NotFound(f"{where} (the directory holds no {DATA})")
         elif not os.access(data, os.R_OK):
             raise PermissionDenied(f"cannot read {where}")
-        writable = os.access(self.path, os.W_OK) and (not data.exists() or os.access(data, os.W_OK))
+        writable = os.access(self.path, os.W_OK) and all(
+            not path.exists() or os.access(path, os.W_OK) for path in (data, self.path / WRITE_LOCK)
+        )
         if not self.readonly and not writable:
             raise PermissionDenied(f"cannot write {where}")
         lock_file = self.path / LOCK
