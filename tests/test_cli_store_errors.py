@@ -142,7 +142,10 @@ def modes(path: Path) -> dict[str, int]:
     return {p.name: stat.S_IMODE(p.stat().st_mode) for p in [path, *path.iterdir()]}
 
 
-PRIVATE = {"store": 0o700, "data.mdb": 0o600, "lock.mdb": 0o600, "write.lock": 0o600}
+PRIVATE = {
+    "store": 0o700,
+    **dict.fromkeys(["data.mdb", "lock.mdb", "write.lock", "reserve"], 0o600),
+}
 
 
 def test_the_default_location_and_an_empty_directory_become_private_stores(tmp_path):

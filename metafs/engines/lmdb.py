@@ -16,6 +16,14 @@ What only this module knows:
 - **One writer.** A write transaction holds `write.lock` (an flock, plus a thread lock) from
   its start to its end, so no other writer can commit between an abort and its replay.
 - **Privacy.** The directory is created 0700 and every file 0600: the store holds every label.
+- **A full disk.** LMDB copies every page it changes, so even a delete needs free pages, and
+  on a full filesystem nothing could be deleted any more. The directory therefore holds a
+  `reserve` file (`RESERVE_SIZE` bytes, allocated). When a commit finds the filesystem full,
+  the reserve is given up, so that what frees data can still commit; until the reserve can
+  be allocated again (someone freed space), a transaction that adds data is refused with
+  ENOSPC before it commits, while one that removes at least as much as it adds goes on. A
+  short write at commit (several pages, the disk full in between) is reported by LMDB as
+  EIO; on a filesystem with less free space than the reserve, it is ENOSPC too.
 """
 
 from __future__ import annotations
@@ -50,6 +58,8 @@ DEFAULT_MAX_MAP_SIZE = 1 << 40
 DATA = "data.mdb"
 LOCK = "lock.mdb"
 WRITE_LOCK = "write.lock"
+RESERVE = "reserve"
+RESERVE_SIZE = 1 << 20
 MAPPED_LIMIT = 64 << 20  # release_memory() unmaps the store's pages beyond this
 
 DIRECT_MAX = 400
@@ -248,6 +258,7 @@ class LmdbEngine:
             self._lock_fd = os.open(
                 self.path / WRITE_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
             )
+            self._make_reserve()
 
     def _prepare(self, create: bool) -> bool:
         """Check (or make) the directory before LMDB opens it, so that every way of getting
@@ -361,6 +372,43 @@ class LmdbEngine:
             start, end = (int(edge, 16) for edge in span.split("-"))
             _libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), mmap.MADV_DONTNEED)
 
+    def _has_reserve(self) -> bool:
+        return os.path.exists(self.path / RESERVE)
+
+    def _make_reserve(self) -> bool:
+        """Allocate the reserve if it is missing; False if the filesystem has no room for it."""
+        reserve = self.path / RESERVE
+        if reserve.exists():
+            return True
+        partial = self.path / (RESERVE + ".new")
+        try:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_SIZE)
+            finally:
+                os.close(fd)
+            os.rename(partial, reserve)
+            return True
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                return False
+            raise _os_error(f'store "{self.path}"', exc) from exc
+
+    def _give_up_reserve(self) -> None:
+        (self.path / RESERVE).unlink(missing_ok=True)
+
+    def _full(self, exc: lmdb.Error) -> bool:
+        """Whether a failed commit failed for lack of space: ENOSPC, or EIO (a short write)
+        on a filesystem left with less free space than the reserve."""
+        text = str(exc)
+        if "No space left" in text or "quota" in text.lower():
+            return True
+        if "Input/output error" not in text:
+            return False
+        fs = os.statvfs(self.path)
+        return fs.f_bavail * fs.f_frsize < RESERVE_SIZE
+
     def _begin(self, write: bool) -> lmdb.Transaction:
         try:
             return self.env.begin(write=write)
@@ -429,6 +477,9 @@ class LmdbWriter:
         self._log: list[tuple[object, bytes, bytes | None]] = []
         self._epoch = 0  # counts replays: iterators re-seek in the new transaction
         self._open = True
+        # Without the reserve (a full disk), what the transaction adds minus what it
+        # removes, in bytes of keys and values: it may commit only if that is not positive.
+        self._growth: int | None = None if engine._has_reserve() else 0
 
     def get(self, key: bytes) -> bytes | None:
         return _get(self._txn, key)
@@ -447,12 +498,20 @@ class LmdbWriter:
                 return
 
     def put(self, key: bytes, value: bytes) -> None:
+        if self._growth is not None:
+            old = self.get(key)
+            self._growth += len(value) - (len(old) if old is not None else -len(key))
         self._change((None, key, value))
 
     def delete(self, key: bytes) -> None:
+        if self._growth is not None:
+            old = self.get(key)
+            self._growth -= 0 if old is None else len(key) + len(old)
         self._change((None, key, None))
 
     def delete_range(self, start: bytes, stop: bytes) -> None:
+        if self._growth is not None:
+            self._growth -= sum(len(k) + len(v) for k, v in self.items(start, stop))
         self._change((_RANGE, start, stop))
 
     def _change(self, change: tuple[object, bytes, bytes | None]) -> None:
@@ -461,7 +520,7 @@ class LmdbWriter:
             self._apply(change)
         except lmdb.MapFullError:
             self._replay()
-        except lmdb.DiskError as exc:
+        except lmdb.DiskError as exc:  # a transaction too big for memory, spilling to disk
             raise StoreFull(f'store "{self._engine.path}"') from exc
 
     def _apply(self, change: tuple[object, bytes, bytes | None]) -> None:
@@ -499,15 +558,21 @@ class LmdbWriter:
                 continue
 
     def commit(self) -> None:
+        engine = self._engine
         try:
+            if self._growth is not None and self._growth > 0 and not engine._make_reserve():
+                raise StoreFull(f'store "{engine.path}": its filesystem is full')
             while True:
                 try:
                     self._txn.commit()
                     return
                 except lmdb.MapFullError:
                     self._replay()
-                except lmdb.DiskError as exc:
-                    raise StoreFull(f'store "{self._engine.path}"') from exc
+                except lmdb.Error as exc:
+                    if not engine._full(exc):
+                        raise MetafsError(f'store "{engine.path}": {exc}') from exc
+                    engine._give_up_reserve()  # so that deletes can commit
+                    raise StoreFull(f'store "{engine.path}": its filesystem is full') from exc
         except BaseException:
             self._txn.abort()
             raise
