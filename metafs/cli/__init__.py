@@ -10,6 +10,7 @@ import sys
 
 from ..errors import MetafsError
 from . import (
+    backup,
     boltdb,
     common,
     containers,
@@ -22,7 +23,7 @@ from . import (
     snapshots,
 )
 
-GROUPS = (images, containers, namespaces, leases, snapshots, content, gc, boltdb, mount)
+GROUPS = (images, containers, namespaces, leases, snapshots, content, gc, boltdb, backup, mount)
 
 
 def parser() -> argparse.ArgumentParser:

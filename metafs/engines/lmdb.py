@@ -171,40 +171,46 @@ def _scan(txn: lmdb.Transaction, start: bytes, stop: bytes | None) -> Iterator[t
     `_Cursor` takes over. Direct and folded keys never interleave out of order (a direct key
     is shorter than a folded key's prefix), so handing over there loses and repeats nothing,
     and a direct key at or past `stop` ends the scan."""
-    if len(start) <= DIRECT_MAX:
-        cur: Any = txn.cursor()
-        if not cur.set_range(start):
-            return
-        if stop is None:
-            for key, value in cur.iternext():
-                if len(key) == FOLDED_LEN:
-                    start = key[:_PREFIX_LEN]
-                    break
-                yield key, value
-            else:
+    try:
+        if len(start) <= DIRECT_MAX:
+            cur: Any = txn.cursor()
+            if not cur.set_range(start):
                 return
-        else:
-            for key, value in cur.iternext():
-                if len(key) == FOLDED_LEN:
-                    start = key[:_PREFIX_LEN]
-                    break
-                if key >= stop:
+            if stop is None:
+                for key, value in cur.iternext():
+                    if len(key) == FOLDED_LEN:
+                        start = key[:_PREFIX_LEN]
+                        break
+                    yield key, value
+                else:
                     return
-                yield key, value
             else:
+                for key, value in cur.iternext():
+                    if len(key) == FOLDED_LEN:
+                        start = key[:_PREFIX_LEN]
+                        break
+                    if key >= stop:
+                        return
+                    yield key, value
+                else:
+                    return
+        cursor = _Cursor(txn)
+        cursor.seek(start)
+        for full, value, _key in cursor.entries():
+            if stop is not None and full >= stop:
                 return
-    cursor = _Cursor(txn)
-    cursor.seek(start)
-    for full, value, _key in cursor.entries():
-        if stop is not None and full >= stop:
-            return
-        yield full, value
+            yield full, value
+    except lmdb.Error as exc:  # a damaged file
+        raise CorruptStore(f"unreadable store: {exc}") from exc
 
 
 def _get(txn: Any, key: bytes) -> bytes | None:
-    if len(key) <= DIRECT_MAX:
-        return txn.get(key)  # type: ignore[no-any-return]
-    stored: bytes | None = txn.get(lmdb_key(key))
+    try:
+        if len(key) <= DIRECT_MAX:
+            return txn.get(key)  # type: ignore[no-any-return]
+        stored: bytes | None = txn.get(lmdb_key(key))
+    except lmdb.Error as exc:  # a damaged file
+        raise CorruptStore(f"unreadable store: {exc}") from exc
     if stored is None:
         return None
     length, pos = read_uvarint(stored)
