@@ -65,7 +65,7 @@ def check(tx: Txn) -> Report:
 def _check_namespace(tx: Txn, ns: str, report: Report) -> None:
     where = describe("namespace", ns)
 
-    def each(kind: str, names: Callable[[], Iterable[T]], verify: Callable[[T], None]) -> None:
+    def each(kind: str, names: Callable[[], Iterable[T]], verify: Callable[[T], object]) -> None:
         try:
             for name in names():
                 report.counts[kind] += 1
