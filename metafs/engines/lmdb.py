@@ -28,6 +28,7 @@ What only this module knows:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -238,6 +239,7 @@ class LmdbEngine:
         self.location = str(path)
         self.readonly = readonly
         self.max_map_size = max_map_size
+        self._reserve = os.path.join(self.path, RESERVE)  # a str: asked at every write
         lock = self._prepare(create)
         try:
             self.env = lmdb.Environment(
@@ -379,30 +381,31 @@ class LmdbEngine:
             _libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), mmap.MADV_DONTNEED)
 
     def _has_reserve(self) -> bool:
-        return os.path.exists(self.path / RESERVE)
+        return os.path.exists(self._reserve)
 
     def _make_reserve(self) -> bool:
         """Allocate the reserve if it is missing; False if the filesystem has no room for it."""
-        reserve = self.path / RESERVE
-        if reserve.exists():
+        if os.path.exists(self._reserve):
             return True
-        partial = self.path / (RESERVE + ".new")
+        partial = self._reserve + ".new"
         try:
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             try:
                 os.posix_fallocate(fd, 0, RESERVE_SIZE)
             finally:
                 os.close(fd)
-            os.rename(partial, reserve)
+            os.rename(partial, self._reserve)
             return True
         except OSError as exc:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 return False
             raise _os_error(f'store "{self.path}"', exc) from exc
 
     def _give_up_reserve(self) -> None:
-        (self.path / RESERVE).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._reserve)
 
     def _full(self, exc: lmdb.Error) -> bool:
         """Whether a failed commit failed for lack of space: ENOSPC, or EIO (a short write)
