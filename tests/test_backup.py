@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 from cli_helpers import DIGEST, env, metafs
+from conftest import wait_for
 
 from metafs import Descriptor, Image, Images, Store
 from metafs.layout import KEY, bucket_prefix, component
@@ -51,6 +52,8 @@ def test_backup_during_a_write_storm_is_consistent(tmp_path):
         text=True,
     )
     try:
+        with Store.open(store, readonly=True) as opened:  # the storm has begun
+            assert wait_for(lambda: opened.generation() > 20, timeout=30), writer.poll()
         copies = []
         for n in range(6):
             copy = tmp_path / f"copy{n}"
