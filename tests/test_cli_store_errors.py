@@ -166,3 +166,7 @@ def test_the_default_location_and_an_empty_directory_become_private_stores(tmp_p
         os.umask(old)
     result = run("--store", str(empty), "namespaces", "ls", "-q")
     assert result.stdout == "ns\n"
+
+
+def test_an_unknown_kind_of_store_is_one_line():
+    one_line(run("--store", "nope://host/x", "images", "ls"), "nope://", "unknown kind of store")

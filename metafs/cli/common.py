@@ -30,7 +30,7 @@ def default_store_path() -> Path:
 def add_global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
-        type=Path,
+        type=str,  # a directory, or a SCHEME://... locator (a Path would fold its "//")
         default=None,
         help="store directory (default: $METAFS_STORE, else $XDG_DATA_HOME/metafs); one that "
         "does not exist is created only at the default location and by import",
@@ -43,15 +43,11 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def store_path(args: argparse.Namespace) -> Path:
-    return args.store or default_store_path()
-
-
 def store_locator(args: argparse.Namespace) -> str:
     """The store named by `--store` (else the default), as `metafs.engines.open_engine` takes
     it: a `SCHEME://...` locator as given, a directory made absolute (the mount's daemon
     changes its directory)."""
-    where = str(store_path(args))
+    where = str(args.store or default_store_path())
     if "://" in where:
         return where
     return os.path.abspath(where)

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     mount.add_argument(
         "--store",
         dest="mount_store",
-        type=Path,
+        type=str,
         default=None,
         help="store directory (default: $METAFS_STORE, else the data directory)",
     )
