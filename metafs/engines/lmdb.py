@@ -270,7 +270,10 @@ class LmdbEngine:
 
     def _prepare(self, create: bool) -> bool:
         """Check (or make) the directory before LMDB opens it, so that every way of getting
-        it wrong is one clear error; whether readers may take LMDB's reader lock."""
+        it wrong is one clear error; whether readers may take LMDB's reader lock. A user who
+        may read the store but not write `lock.mdb` reads without it: LMDB then cannot keep
+        a writer from reusing the pages of a snapshot still being read, which commands that
+        read briefly (`images ls`, `dump`) can afford on a store they cannot write to."""
         where = f'store "{self.path}"'
         try:
             info = os.stat(self.path)
