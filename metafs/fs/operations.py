@@ -136,6 +136,7 @@ class Operations(pyfuse3.Operations):
             [top for top, view in views.items() if view.listed],
             max_nodes,
         )
+        self._path: Callable[[int], Path] = self.inodes.path  # every request's first step
         self._files: dict[int, FileHandle] = {}
         self._dirs: dict[int, DirHandle] = {}
         self._next_fh = 1
@@ -148,9 +149,6 @@ class Operations(pyfuse3.Operations):
             self.notifier.stop()
 
     # ---- inodes ---------------------------------------------------------------------------
-
-    def _path(self, ino: int) -> Path:
-        return self.inodes.path(ino)
 
     async def sweep(self, interval: float = 0.5) -> None:
         """Keep the node table near `max_nodes` by letting the kernel forget old subtrees, and

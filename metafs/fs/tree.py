@@ -64,7 +64,7 @@ class Tree:
         return classify(path, self.views.get(path[0]) if path else None)
 
     def is_dir(self, path: Path) -> bool:
-        return self.kind(path) in DIRECTORIES
+        return classify(path, self.views.get(path[0]) if path else None) in DIRECTORIES
 
     def escaped(self, parent: Path) -> bool:
         """Whether the entries of directory `parent` are stored names (escaped) or fixed."""
