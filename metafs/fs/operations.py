@@ -39,7 +39,7 @@ from ..errors import InvalidArgument, MetafsError
 from . import fields, names
 from .inodes import MAX_NODES, ROOT, Inodes
 from .tree import Tree
-from .view import GROUP, LABELS, OBJECT, SUBDIR, Path, Stat
+from .view import GROUP, LABELS, OBJECT, SUBDIR, TOP, Path, Stat
 
 log = logging.getLogger("metafs.mount")
 
@@ -428,7 +428,7 @@ class Operations(pyfuse3.Operations):
     @handler
     def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
         handle = self._dirs[fh]
-        if len(handle.path) == 1 and self.tree.views[handle.path[0]].listed:
+        if self.tree.kind(handle.path) == TOP and self.tree.views[handle.path[0]].listed:
             self._readdir_collection(handle, start_id, token)
             return
         if start_id == handle.offset:

@@ -19,6 +19,8 @@ from .view import (
     DIRECTORIES,
     EMPTY_SPEC,
     ESCAPED,
+    NONE,
+    TOP,
     Context,
     NotPermitted,
     Path,
@@ -140,13 +142,13 @@ class Tree:
         self._writer(path).remove_label(path, key)
 
     def mkdir(self, path: Path) -> None:
-        if len(path) == 1:
+        if self.kind(path) in (TOP, NONE):
             self.check_writable()
             raise NotPermitted("directories are made only in images/ and containers/")
         self._writer(path).mkdir(path)
 
     def rmdir(self, path: Path) -> None:
-        if len(path) == 1:
+        if self.kind(path) in (TOP, NONE):
             self.check_writable()
             raise NotPermitted(f"{'/'.join(path)} cannot be removed")
         self._writer(path).rmdir(path)
@@ -157,7 +159,7 @@ class Tree:
     def rename(self, old: Path, new: Path, *, replace: bool = True) -> None:
         """Within one view only (an image, a label within one object)."""
         view = self._writer(old)
-        if len(old) == 1 or len(new) <= 1 or new[0] != old[0]:
+        if self.kind(old) == TOP or len(new) <= 1 or new[0] != old[0]:
             self.check_writable()
             raise NotPermitted("only renames within one directory")
         view.rename(old, new, replace=replace)

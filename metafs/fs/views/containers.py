@@ -19,7 +19,7 @@ from ...containers import Container, Containers, Runtime, spec_from_json
 from ...errors import NotFound
 from ...store import Txn
 from ..fields import Field
-from ..view import LABELS, NotPermitted, Path
+from ..view import LABELS, OBJECT, NotPermitted, Path, classify
 from .objects import TIMES, ObjectView
 
 FIELDS = {
@@ -80,7 +80,7 @@ class ContainersView(ObjectView[Container]):
 
     def mkdir(self, path: Path) -> None:
         self.check_writable()
-        if len(path) != 2:
+        if classify(path, self) != OBJECT:
             raise NotPermitted("directories are made only in images/ and containers/")
         container = Container(
             path[1],
@@ -93,7 +93,7 @@ class ContainersView(ObjectView[Container]):
     def rmdir(self, path: Path) -> None:
         """Delete a whole container in one transaction."""
         self.check_writable()
-        if len(path) != 2:
+        if classify(path, self) != OBJECT:
             raise NotPermitted(f"{'/'.join(path)} cannot be removed")
         with self.store.write() as tx:
             Containers(tx, self.namespace).delete(path[1])

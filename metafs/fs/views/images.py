@@ -20,7 +20,7 @@ from ...errors import NotFound
 from ...images import Image, Images
 from ...store import Txn
 from ..fields import Field, size_value
-from ..view import LABELS, NotPermitted, Path
+from ..view import LABELS, OBJECT, NotPermitted, Path, classify
 from .objects import TIMES, ObjectView
 
 FIELDS = {
@@ -77,7 +77,7 @@ class ImagesView(ObjectView[Image]):
 
     def mkdir(self, path: Path) -> None:
         self.check_writable()
-        if len(path) != 2:
+        if classify(path, self) != OBJECT:
             raise NotPermitted("directories are made only in images/ and containers/")
         with self.store.write() as tx:
             Images(tx, self.namespace).create_draft(path[1])
@@ -85,7 +85,7 @@ class ImagesView(ObjectView[Image]):
     def rmdir(self, path: Path) -> None:
         """Delete a whole image or draft in one transaction."""
         self.check_writable()
-        if len(path) != 2:
+        if classify(path, self) != OBJECT:
             raise NotPermitted(f"{'/'.join(path)} cannot be removed")
         with self.store.write() as tx:
             images = Images(tx, self.namespace)
@@ -96,7 +96,7 @@ class ImagesView(ObjectView[Image]):
 
     def rename(self, old: Path, new: Path, *, replace: bool = True) -> None:
         """An image, or a label within one image."""
-        if len(old) == 2 and old[:-1] == new[:-1]:
+        if classify(old, self) == OBJECT and old[:-1] == new[:-1]:
             self.check_writable()
             with self.store.write() as tx:
                 Images(tx, self.namespace).rename(old[1], new[1])
