@@ -50,7 +50,7 @@ class JobsView(View):
     fixed = ("pid", "status", "labels", "extensions")  # inode numbers without nodes
 
     def __init__(self, context: Context, source: Callable[[], Jobs]) -> None:
-        super().__init__(context.readonly, context.started)
+        super().__init__(context)
         self.source = source
 
     def stat(self, path: TreePath) -> Stat | None:

@@ -102,24 +102,20 @@ class Context:
             found = self._shared[kind] = kind(self)  # type: ignore[call-arg]
         return found  # type: ignore[return-value]
 
-    def check_writable(self) -> None:
-        if self.readonly:
-            raise ReadOnlyMount("the mount is read-only")
-
 
 class View:
-    """One collection: the directory `name` at the root and everything below it.
+    """One collection: a directory at the root (named by the tree's table) and all below it.
 
     The defaults make a read-only view: every change is refused (EROFS on a read-only mount,
-    EPERM otherwise). A view fills in `stat`, `list` and `read`; one whose directory names
-    stored objects also `resolve` (for long names).
+    EPERM otherwise). A view fills in `stat`, `entries` and `read`; one whose directories
+    hold stored names also `resolve` (for long names). A view is made from the `Context` (by
+    the table's factory); one whose data is not in the store takes its source object too.
     """
 
-    name = ""
     depth = 2  # the length of an object directory's path
     subdirs: tuple[str, ...] = (LABELS,)  # named subdirectories of an object directory
     # Entries of an object directory that get inode numbers derived from their directory's
-    # (no node, fuse/inodes.py); only for views of depth 2, at most 15.
+    # (no node, fs/inodes.py); only for views of depth 2, at most 15.
     fixed: tuple[str, ...] = ()
     # Whether the top directory is listed from `listing()`: its entries then cost no node until
     # they are looked up (listing.py). For collections that may hold 100k objects.
@@ -127,9 +123,9 @@ class View:
     # Fixed entries of an object whose attributes a change of one of its files makes stale.
     invalidates: tuple[str, ...] = ()
 
-    def __init__(self, readonly: bool, started: int) -> None:
-        self.readonly = readonly
-        self.started = started  # the mtime of directories without one of their own
+    def __init__(self, context: Context) -> None:
+        self.readonly = context.readonly
+        self.started = context.started  # the mtime of directories without one of their own
 
     # ---- reading ------------------------------------------------------------------------
 

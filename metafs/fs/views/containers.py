@@ -32,7 +32,6 @@ FIELDS = {
 
 
 class ContainersView(ObjectView[Container]):
-    name = "containers"
     fields = FIELDS
     fixed_once_set = ("runtime", "snapshotter")
     fixed = (LABELS, *TIMES, *FIELDS)

@@ -18,8 +18,6 @@ from .records import Record, RecordView, times
 
 
 class ContentView(RecordView):
-    name = "content"
-
     def load(self, tx: Txn, path: Path) -> Record | None:
         content = Content(tx, self.namespace)
         if not (is_digest(path[1]) and content.exists(path[1])):

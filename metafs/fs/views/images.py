@@ -31,7 +31,6 @@ FIELDS = {
 
 
 class ImagesView(ObjectView[Image]):
-    name = "images"
     fields = FIELDS
     fixed = (LABELS, *TIMES, *FIELDS)
 

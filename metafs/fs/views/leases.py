@@ -21,8 +21,6 @@ from .records import Record, RecordView
 
 
 class LeasesView(RecordView):
-    name = "leases"
-
     def load(self, tx: Txn, path: Path) -> Record | None:
         leases = Leases(tx, self.namespace)
         if not leases.exists(path[1]):

@@ -55,7 +55,7 @@ class ObjectView(View, Generic[Obj]):
     invalidates = ("updatedat", LABELS)
 
     def __init__(self, context: Context) -> None:
-        super().__init__(context.readonly, context.started)
+        super().__init__(context)
         self.context = context
         self.store = context.store
         self.namespace = context.namespace

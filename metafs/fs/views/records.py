@@ -119,7 +119,7 @@ class RecordView(View):
     """A read-only collection of records, each read by `load` and listed by `names`."""
 
     def __init__(self, context: Context) -> None:
-        super().__init__(context.readonly, context.started)
+        super().__init__(context)
         self.store = context.store
         self.namespace = context.namespace
         self.records = context.shared(Records)

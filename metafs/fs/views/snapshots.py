@@ -22,7 +22,6 @@ from .records import Record, RecordView, times
 
 
 class SnapshotsView(RecordView):
-    name = "snapshots"
     depth = 3
 
     def load(self, tx: Txn, path: Path) -> Record | None:
