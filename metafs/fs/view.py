@@ -59,11 +59,11 @@ ROOT = 1  # the mount's root
 TOP = 2  # a collection's directory: images/
 GROUP = 3  # a directory of stored names between the two: snapshots/<snapshotter>
 OBJECT = 4  # an object's directory: images/<name>, snapshots/<snapshotter>/<key>
-FILE = 5  # a file (or fixed directory) of an object: images/<name>/digest
+FILE = 5  # a file of an object: images/<name>/digest
 SUBDIR = 6  # a named subdirectory of an object: images/<name>/labels
 ENTRY = 7  # an entry of one: images/<name>/labels/<key>
 DIRECTORIES = frozenset((ROOT, TOP, GROUP, OBJECT, SUBDIR))
-ESCAPED = frozenset((ROOT, TOP, GROUP, SUBDIR))  # whose entries are stored names (names.py)
+ESCAPED = frozenset((TOP, GROUP, SUBDIR))  # whose entries are stored names (names.py)
 
 
 def classify(path: Path, view: View | None) -> int:
