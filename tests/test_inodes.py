@@ -73,9 +73,7 @@ def test_listed_entries_cost_no_node_until_looked_up():
     nodes = len(inodes)
     names = ["a", "b", "c"]
     given = []
-    for _, _, ino, held in inodes.listed_entries(top, names, 0):
-        assert held is not None
-        inodes.hold_listed(ino, held)
+    for _, _, ino in inodes.listed_entries(top, names, 0):
         given.append(ino)
     assert len(inodes) == nodes
     assert [inodes.path(ino) for ino in given] == [("images", n) for n in names]
@@ -84,11 +82,23 @@ def test_listed_entries_cost_no_node_until_looked_up():
     assert inodes.entry(top, "b") == given[1]
     assert len(inodes) == nodes + 1
     # a later listing of the same names gives the same numbers
-    again = [ino for _, _, ino, _ in inodes.listed_entries(top, list(names), 0)]
+    again = [ino for _, _, ino in inodes.listed_entries(top, list(names), 0)]
     assert again == given
-    inodes.forget(given[0], 1)
+    inodes.forget(given[0], 2)  # once a listing
     with pytest.raises(NotFound):
         inodes.path(given[0])
+
+
+def test_a_listed_entry_the_kernel_did_not_take_is_not_held():
+    inodes = table()
+    top = looked_up(inodes, ROOT, "images")
+    entries = inodes.listed_entries(top, ["a", "b"], 0)
+    _, _, first = next(entries)
+    _, _, second = next(entries)  # asking for the next: the first was taken
+    entries.close()  # the kernel's buffer was full: the second was not
+    assert inodes.path(first) == ("images", "a")
+    with pytest.raises(NotFound):
+        inodes.path(second)
 
 
 def test_a_renamed_node_moves_with_what_is_below_it():

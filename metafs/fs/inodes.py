@@ -309,11 +309,14 @@ class Inodes:
 
     def listed_entries(
         self, parent: int, names: list[str], start: int
-    ) -> Iterator[tuple[int, str, int, Held | None]]:
-        """(position, name, inode, listed entry or None for a node) of `names` from position
-        `start` on, the listing of directory `parent`: an entry that is not a node is a listed
-        entry, and a name the kernel holds keeps its number from one listing to the next.
-        Give each to the kernel, then `hold_listed` it."""
+    ) -> Iterator[tuple[int, str, int]]:
+        """(position, name, inode) of `names` from position `start` on, the listing of
+        directory `parent`: an entry that is not a node is a listed entry, and a name the
+        kernel holds keeps its number from one listing to the next.
+
+        An entry counts as held by the kernel once the next is asked for (or the iteration
+        ends): stop iterating when the kernel did not take the last one. Not moved up for the
+        sweep: a listing is no use of the entries."""
         listing = self._listing(parent, names)
         earlier = any(other.parent == parent and other is not listing for other in self._listed)
         kids = self._nodes[parent].kids or {}
@@ -328,15 +331,11 @@ class Inodes:
                 if not held[0].base:
                     self._next_ino = held[0].number(self._next_ino)
                 ino = held[0].ino(held[1])
-            yield i, name, ino, held
-
-    def hold_listed(self, ino: int, held: Held | None) -> None:
-        """Count the lookup of an entry given by a listing (not moved up for the sweep: a
-        listing is no use of the entries)."""
-        if held is None:
-            self._nodes[ino].lookups += 1
-        else:
-            held[0].hold(held[1])
+            yield i, name, ino
+            if held is None:
+                self._nodes[ino].lookups += 1
+            else:
+                held[0].hold(held[1])
 
     def _listing(self, parent: int, names: list[str]) -> Listing:
         """The listing of these names, made if new."""

@@ -464,12 +464,11 @@ class Operations(pyfuse3.Operations):
         # An object directory has its attributes read when they are asked for (timeout 0), so
         # all are listed with the same attributes but the inode number.
         attrs = self._attrs(0, Stat(True), 0)
-        for i, name, ino, held in self.inodes.listed_entries(handle.ino, listed, start):
+        for i, name, ino in self.inodes.listed_entries(handle.ino, listed, start):
             attrs.st_ino = ino
             filename = names.encode(name.encode("utf-8", "surrogateescape"))  # a stored name
             if not pyfuse3.readdir_reply(token, filename, attrs, i + 1):
-                return
-            self.inodes.hold_listed(ino, held)
+                return  # the entry is not held: the iteration stops here
             handle.offset, handle.last = i + 1, name
 
     @handler
