@@ -72,9 +72,7 @@ def test_listed_entries_cost_no_node_until_looked_up():
     top = looked_up(inodes, ROOT, "images")
     nodes = len(inodes)
     names = ["a", "b", "c"]
-    given = []
-    for _, _, ino in inodes.listed_entries(top, names, 0):
-        given.append(ino)
+    given = list(inodes.listed_entries(top, names, 0))
     assert len(inodes) == nodes
     assert [inodes.path(ino) for ino in given] == [("images", n) for n in names]
     assert inodes.path(given[1] + 4) == ("images", "b", "digest")  # its fixed entries too
@@ -82,7 +80,7 @@ def test_listed_entries_cost_no_node_until_looked_up():
     assert inodes.entry(top, "b") == given[1]
     assert len(inodes) == nodes + 1
     # a later listing of the same names gives the same numbers
-    again = [ino for _, _, ino in inodes.listed_entries(top, list(names), 0)]
+    again = list(inodes.listed_entries(top, list(names), 0))
     assert again == given
     inodes.forget(given[0], 2)  # once a listing
     with pytest.raises(NotFound):
@@ -93,8 +91,8 @@ def test_a_listed_entry_the_kernel_did_not_take_is_not_held():
     inodes = table()
     top = looked_up(inodes, ROOT, "images")
     entries = inodes.listed_entries(top, ["a", "b"], 0)
-    _, _, first = next(entries)
-    _, _, second = next(entries)  # asking for the next: the first was taken
+    first = next(entries)
+    second = next(entries)  # asking for the next: the first was taken
     entries.close()  # the kernel's buffer was full: the second was not
     assert inodes.path(first) == ("images", "a")
     with pytest.raises(NotFound):

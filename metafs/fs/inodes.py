@@ -8,9 +8,10 @@
   image's `digest`, `labels`, `createdat`, ...) have no node: node numbers are multiples of
   `STRIDE`, and entry k of the view's `fixed` in directory d is inode d + k. Most of what a
   walk shows is such an entry (six of the ten inodes of an image), so the node table holds
-  about 2.5 times as many objects. The children of a node are keyed by (k, name): k = 0 for
-  its own, k for those of its fixed entry k (labels/<key>), so two named subdirectories of one
-  object never mix their names.
+  about 2.5 times as many objects. The children of a node are keyed by their name, those of
+  its fixed entry k (labels/<key>) by (k, name): two named subdirectories of one object never
+  mix their names, and the node's own are found without making a tuple (a readdir asks for
+  each of its entries).
 - Nor has an entry of a `listed` view's directory (images/, containers/) that only a listing
   gave the kernel: its number follows from its place in the listing (listing.py). It becomes
   a node, keeping its number, when it is looked up or a name below it is. A name the kernel
@@ -39,7 +40,7 @@ ROOT = 1  # pyfuse3.ROOT_INODE
 STRIDE = 16  # node numbers are its multiples; see `Fixed`
 MAX_NODES = 50_000
 
-Key = tuple[int, str]  # of a child: (fixed entry k of its parent's node, or 0; its name)
+Key = str | tuple[int, str]  # of a child: its name, or (fixed entry k of the node, its name)
 
 
 class Fixed:
@@ -78,7 +79,8 @@ def owner(ino: int) -> int:
 
 def key(parent: int, name: str) -> Key:
     """The key of `name` in directory `parent` among the kids of the parent's node."""
-    return (parent - owner(parent), name)
+    k = parent - owner(parent)
+    return (k, name) if k else name
 
 
 Held = tuple[Listing, int]  # a listed entry: its listing and its position there
@@ -307,35 +309,32 @@ class Inodes:
 
     # ---- listed entries -----------------------------------------------------------------
 
-    def listed_entries(
-        self, parent: int, names: list[str], start: int
-    ) -> Iterator[tuple[int, str, int]]:
-        """(position, name, inode) of `names` from position `start` on, the listing of
-        directory `parent`: an entry that is not a node is a listed entry, and a name the
-        kernel holds keeps its number from one listing to the next.
+    def listed_entries(self, parent: int, names: list[str], start: int) -> Iterator[int]:
+        """The inodes of `names` from position `start` on, the listing of directory `parent`:
+        an entry that is not a node is a listed entry, and a name the kernel holds keeps its
+        number from one listing to the next.
 
         An entry counts as held by the kernel once the next is asked for (or the iteration
         ends): stop iterating when the kernel did not take the last one. Not moved up for the
         sweep: a listing is no use of the entries."""
         listing = self._listing(parent, names)
         earlier = any(other.parent == parent and other is not listing for other in self._listed)
-        kids = self._nodes[parent].kids or {}
+        nodes = self._nodes
+        kids = nodes[parent].kids or {}
         for i in range(start, len(names)):
             name = names[i]
-            ino = kids.get((0, name))
-            held: Held | None = None
-            if ino is None:
-                held = listing, i
-                if earlier and not listing.counts[i]:  # an older listing may hold the name
-                    held = self._held_named(parent, name, i) or held
-                if not held[0].base:
-                    self._next_ino = held[0].number(self._next_ino)
-                ino = held[0].ino(held[1])
-            yield i, name, ino
-            if held is None:
-                self._nodes[ino].lookups += 1
-            else:
-                held[0].hold(held[1])
+            ino = kids.get(name)
+            if ino is not None:  # a node
+                yield ino
+                nodes[ino].lookups += 1
+                continue
+            owner, j = listing, i
+            if earlier and not listing.counts[i]:  # an older listing may hold the name
+                owner, j = self._held_named(parent, name, i) or (listing, i)
+            if not owner.base:
+                self._next_ino = owner.number(self._next_ino)
+            yield owner.base + j * STRIDE
+            owner.hold(j)
 
     def _listing(self, parent: int, names: list[str]) -> Listing:
         """The listing of these names, made if new."""

@@ -464,7 +464,9 @@ class Operations(pyfuse3.Operations):
         # An object directory has its attributes read when they are asked for (timeout 0), so
         # all are listed with the same attributes but the inode number.
         attrs = self._attrs(0, Stat(True), 0)
-        for i, name, ino in self.inodes.listed_entries(handle.ino, listed, start):
+        entries = self.inodes.listed_entries(handle.ino, listed, start)
+        for i, ino in enumerate(entries, start):
+            name = listed[i]
             attrs.st_ino = ino
             filename = names.encode(name.encode("utf-8", "surrogateescape"))  # a stored name
             if not pyfuse3.readdir_reply(token, filename, attrs, i + 1):
