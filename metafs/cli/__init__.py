@@ -1,56 +1,93 @@
 """The `metafs` command line: ctr's verbs over the store, plus mount, import, dump and gc.
 
-Each command group lives in its own module with a `register(subparsers)` function.
+Each command group lives in its own module with a `register(subparsers)` function. A one-shot
+command imports only the module of its group (scripts call metafs in loops: the imports are
+most of a call's time); `metafs --help` and usage errors import them all.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
 
+from .. import __version__
 from ..errors import MetafsError
-from . import (
-    boltdb,
-    common,
-    containers,
-    content,
-    gc,
-    images,
-    leases,
-    mount,
-    namespaces,
-    snapshots,
-)
+from . import common
 
-GROUPS = (images, containers, namespaces, leases, snapshots, content, gc, boltdb, mount)
+# module -> the commands (with aliases) it registers, in the order --help lists them
+GROUPS = {
+    "images": ("images", "image", "i"),
+    "containers": ("containers", "container", "c"),
+    "namespaces": ("namespaces", "namespace", "ns"),
+    "leases": ("leases", "lease"),
+    "snapshots": ("snapshots", "snapshot"),
+    "content": ("content",),
+    "gc": ("gc",),
+    "boltdb": ("import", "dump"),
+    "mount": ("mount", "umount", "unmount"),
+}
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or, when `argv` names a command, only that command's group."""
     top = common.Parser(
         prog="metafs",
         description="containerd's container metadata on LMDB: a FUSE view and a ctr-like CLI.",
         epilog="Exit status: 0 done (images rm and content rm skip what does not exist with a "
         "'metafs: warning: ...' line, as ctr); 1 refused or failed, with one 'metafs: ...' line "
-        "on stderr (a refused change leaves the store as it was); 2 bad usage.",
+        "on stderr (a refused change leaves the store as it was); 2 bad usage; 141 the reader "
+        "of the output went away (a pipe into head).",
     )
+    top.add_argument("--version", action="version", version=f"metafs {__version__}")
     common.add_global_options(top)
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in GROUPS:
-        group.register(sub)
+    wanted = _group_of(argv)
+    for module in GROUPS if wanted is None else (wanted,):
+        importlib.import_module(f".{module}", __name__).register(sub)  # type: ignore[attr-defined]
     return top
 
 
+def _group_of(argv: list[str] | None) -> str | None:
+    """The group module of the command `argv` names, if it names one before any help flag."""
+    args = sys.argv[1:] if argv is None else argv
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("--store", "-n", "--namespace"):
+            i += 2
+            continue
+        if arg.startswith(("--store=", "--namespace=")) or (arg.startswith("-n") and arg != "-n"):
+            i += 1
+            continue
+        if arg.startswith("-"):
+            return None  # --help, --version, or a usage error: the whole parser
+        return next((m for m, names in GROUPS.items() if arg in names), None)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parser(argv).parse_args(argv)
     try:
         return args.func(args) or 0
     except MetafsError as exc:
         print(f"metafs: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
-        return 141
+        return _broken_pipe()
     except KeyboardInterrupt:
         return 130
+
+
+def _broken_pipe() -> int:
+    """The reader went away (`| head`): exit 141, as a shell reports a command killed by
+    SIGPIPE, quietly; stdout is pointed at /dev/null so that Python's flush at exit does not
+    complain again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
 
 
 if __name__ == "__main__":
