@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-from .. import __version__
+from .. import __version__, validation
 from ..errors import MetafsError
 from . import common
 
@@ -28,6 +28,9 @@ GROUPS = {
     "boltdb": ("import", "dump"),
     "mount": ("mount", "umount", "unmount"),
 }
+
+GLOBAL_OPTIONS = ("--store", "-n", "--namespace")
+OWN_OPTIONS = {"mount": GLOBAL_OPTIONS, "import": ("--namespace",)}
 
 
 def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -52,24 +55,64 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 def _group_of(argv: list[str] | None) -> str | None:
     """The group module of the command `argv` names, if it names one before any help flag."""
     args = sys.argv[1:] if argv is None else argv
+    i = _command_index(args)
+    if i is None:
+        return None
+    return next((m for m, names in GROUPS.items() if args[i] in names), None)
+
+
+def _command_index(args: list[str]) -> int | None:
+    """Where the command word is, past the global options; None when an option that is not
+    global comes first (--help, --version, a usage error)."""
     i = 0
     while i < len(args):
         arg = args[i]
-        if arg in ("--store", "-n", "--namespace"):
+        if arg in GLOBAL_OPTIONS:
             i += 2
-            continue
-        if arg.startswith(("--store=", "--namespace=")) or (arg.startswith("-n") and arg != "-n"):
+        elif arg.startswith(("--store=", "--namespace=")) or (arg.startswith("-n") and arg != "-n"):
             i += 1
-            continue
-        if arg.startswith("-"):
-            return None  # --help, --version, or a usage error: the whole parser
-        return next((m for m, names in GROUPS.items() if arg in names), None)
+        elif arg.startswith("-"):
+            return None
+        else:
+            return i
     return None
 
 
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """`--store` and `-n` are accepted after the command too (`metafs images ls -n NS`), where
+    ctr takes them only before: they move in front of the command. Not past `--`, and not
+    where the command has an option of that name itself (mount's -n and --store, import's
+    --namespace)."""
+    start = _command_index(argv)
+    if start is None:
+        return argv
+    own = OWN_OPTIONS.get(argv[start], ())
+    head, rest, moved = argv[:start], [argv[start]], []
+    i = start + 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS and name not in own:
+            if "=" in arg or i + 1 == len(argv):
+                moved.append(arg)
+                i += 1
+            else:
+                moved += argv[i : i + 2]
+                i += 2
+            continue
+        rest.append(arg)
+        i += 1
+    return head + moved + rest
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = hoist_global_options(sys.argv[1:] if argv is None else argv)
     args = parser(argv).parse_args(argv)
     try:
+        validation.identifier(args.namespace, "namespace")
         return args.func(args) or 0
     except MetafsError as exc:
         print(f"metafs: {exc}", file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -19,9 +20,14 @@ _NS = 1_000_000_000
 
 
 def emit(text: str) -> None:
-    out = sys.stdout.buffer
-    out.write(text.encode("utf-8", "surrogateescape"))
-    out.flush()
+    """Write `text` to stdout, all of it or BrokenPipeError: straight to the file descriptor,
+    as a large write through sys.stdout.buffer into a pipe whose reader has gone may stop
+    after the first chunk and still report success."""
+    sys.stdout.flush()
+    view = memoryview(text.encode("utf-8", "surrogateescape"))
+    fd = sys.stdout.fileno()
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def warn(message: str) -> None:

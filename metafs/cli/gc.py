@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--all-namespaces", action="store_true", help="collect every namespace, not just -n"
     )
     group.set_defaults(func=cmd_gc)
-    verbs = group.add_subparsers(dest="verb", metavar="explain")
+    verbs = group.add_subparsers(dest="verb", metavar="explain", prog="metafs gc")
     explain = verbs.add_parser(
         "explain", help="why a resource is not collected", description=EXPLAIN
     )
