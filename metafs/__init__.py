@@ -7,7 +7,8 @@ one-shot `metafs` command) loads only the modules it needs.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (2 ms)
 
 __version__ = "0.1.0"
 
@@ -41,7 +42,7 @@ _WHERE = {
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'metafs' has no attribute {name!r}")

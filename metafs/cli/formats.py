@@ -7,7 +7,6 @@ Everything goes to stdout as UTF-8 with surrogate escapes, so names that are not
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -157,9 +156,13 @@ def _go_escapes(text: str) -> str:
 def go_json(value: object) -> str:
     """JSON as ctr's PrintAsJSON writes it (Go's json.MarshalIndent with 4 spaces, and a
     newline), given dicts already in Go's field order."""
+    import json  # here: a one-shot table or -q need not load it
+
     return _go_escapes(json.dumps(value, indent=4, ensure_ascii=False)) + "\n"
 
 
 def go_json_compact(value: object) -> str:
     """JSON as Go's json.Marshal writes it."""
+    import json
+
     return _go_escapes(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
