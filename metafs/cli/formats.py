@@ -46,6 +46,16 @@ def add_format_option(parser: argparse.ArgumentParser, *, default: str = "table"
     )
 
 
+def add_text_or_json(parser: argparse.ArgumentParser) -> None:
+    """--format for a command that prints lines of text, not a table."""
+    parser.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="'json' prints JSON (for jq) in place of the lines of text",
+    )
+
+
 def _bytes_key(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
