@@ -88,6 +88,8 @@ def test_readme_commands_work_from_a_fresh_clone_with_debian_python(tmp_path):
         link = home / ".local" / "bin" / "metafs"
         assert link.resolve() == (clone / ".venv" / "bin" / "metafs").resolve()
         assert f'export PATH="{home}/.local/bin:$PATH"' in done.stdout
+        completion = home / ".local" / "share" / "bash-completion" / "completions" / "metafs"
+        assert completion.resolve() == clone / "scripts" / "metafs-completion.bash"
         umount = run(
             ["metafs", "umount", str(mnt)], clone, {**env, "PATH": f"{link.parent}:/usr/bin:/bin"}
         )

@@ -109,7 +109,15 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = hoist_global_options(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["__complete"]:  # for scripts/metafs-completion.bash
+        from .complete import main as complete
+
+        try:
+            return complete(argv[1:])
+        except BrokenPipeError:
+            return _broken_pipe()
+    argv = hoist_global_options(argv)
     args = parser(argv).parse_args(argv)
     try:
         validation.identifier(args.namespace, "namespace")
