@@ -3,6 +3,7 @@ that run, usage errors, a pipe into head, and umount of what is not a metafs mou
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -177,3 +178,11 @@ def test_a_pipe_into_head_exits_141_quietly_once_output_outgrows_the_pipe(tmp_pa
     for args in (["images", "ls"], ["images", "ls", "--format", "json"], ["dump"]):
         assert pipe_status([*base, *args], tmp_path) == (141, ""), args
     assert pipe_status([*base, "images", "ls", "name==example.com/image:1"], tmp_path) == (0, "")
+
+
+def test_the_command_of_containers_create_keeps_its_own_n(store):
+    alpine = "docker.io/library/alpine:3.19"
+    ok(store, "containers", "create", "-n", "default", alpine, "echo-1", "echo", "-n", "hi")
+    info = json.loads(ok(store, "containers", "info", "echo-1"))
+    assert info["Spec"]["process"]["args"] == ["echo", "-n", "hi"]
+    ok(store, "containers", "rm", "echo-1")

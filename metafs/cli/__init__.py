@@ -82,16 +82,19 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     """`--store` and `-n` are accepted after the command too (`metafs images ls -n NS`), where
     ctr takes them only before: they move in front of the command. Not past `--`, and not
     where the command has an option of that name itself (mount's -n and --store, import's
-    --namespace)."""
+    --namespace), and not into the COMMAND of `containers create IMAGE ID COMMAND...` (there,
+    only before IMAGE)."""
     start = _command_index(argv)
     if start is None:
         return argv
     own = OWN_OPTIONS.get(argv[start], ())
     head, rest, moved = argv[:start], [argv[start]], []
-    i = start + 1
+    creating = argv[start] in GROUPS["containers"] and argv[start + 1 : start + 2] == ["create"]
+    i = start + 1 + creating
+    rest += argv[start + 1 : i]
     while i < len(argv):
         arg = argv[i]
-        if arg == "--":
+        if arg == "--" or (creating and not arg.startswith("-")):
             rest += argv[i:]
             break
         name = arg.split("=", 1)[0]
@@ -102,6 +105,10 @@ def hoist_global_options(argv: list[str]) -> list[str]:
             else:
                 moved += argv[i : i + 2]
                 i += 2
+            continue
+        if creating and "=" not in arg:  # every option of create takes a value
+            rest += argv[i : i + 2]
+            i += 2
             continue
         rest.append(arg)
         i += 1
