@@ -68,11 +68,20 @@ def test_a_bad_namespace_from_the_environment_is_refused_too(store):
 def test_mount_refuses_a_bad_namespace_before_mounting(store, tmp_path):
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    for args in (["-n", "bad ns", "mount", str(mnt)], ["mount", "-n", "bad ns", str(mnt)]):
-        done = metafs(store, *args)
-        assert done.returncode == 1
-        assert done.stderr.startswith('metafs: namespace "bad ns" must match'), done.stderr
-        assert not os.path.ismount(mnt)
+    try:
+        for args in (["-n", "bad ns", "mount", str(mnt)], ["mount", "-n", "bad ns", str(mnt)]):
+            done = metafs(store, *args)
+            assert done.returncode == 1
+            assert done.stderr.startswith('metafs: namespace "bad ns" must match'), done.stderr
+            assert not os.path.ismount(mnt)
+    finally:
+        unmount(mnt)
+
+
+def unmount(mnt: Path) -> None:
+    """Unmount what a failing test mounted (the daemon then exits by itself)."""
+    if os.path.ismount(mnt):
+        subprocess.run(["fusermount3", "-u", "-z", str(mnt)], check=False)
 
 
 def names(store: Path, *args: str, extra_env: dict[str, str] | None = None) -> list[str]:
@@ -150,7 +159,10 @@ def test_mount_log_that_cannot_be_written_says_why(store, tmp_path):
     mnt.mkdir()
     (tmp_path / "file").write_text("")
     log = tmp_path / "file" / "mount.log"
-    done = metafs(store, "mount", "--log", str(log), str(mnt))
+    try:
+        done = metafs(store, "mount", "--log", str(log), str(mnt))
+    finally:
+        unmount(mnt)
     assert done.returncode == 1
     assert done.stderr == f"metafs: cannot write the log {log}: Not a directory\n"
     assert not os.path.ismount(mnt)
