@@ -166,6 +166,16 @@ def test_mount_log_that_cannot_be_written_says_why(store, tmp_path):
     assert done.returncode == 1
     assert done.stderr == f"metafs: cannot write the log {log}: Not a directory\n"
     assert not os.path.ismount(mnt)
+    # the default log, under $XDG_STATE_HOME, is checked as well
+    try:
+        done = metafs(store, "mount", str(mnt), extra_env={"XDG_STATE_HOME": str(log.parent)})
+    finally:
+        unmount(mnt)
+    assert done.returncode == 1
+    assert (
+        done.stderr
+        == f"metafs: cannot write the log {log.parent}/metafs/mount.log: Not a directory\n"
+    )
 
 
 def pipe_status(command: list[str], workdir: Path) -> tuple[int, str]:

@@ -83,6 +83,9 @@ def cmd_mount(args: argparse.Namespace) -> int:
         args.namespace = validation.identifier(args.mount_namespace, "namespace")
     mountpoint = args.mountpoint.absolute()
     _clear_stale(mountpoint)
+    if args.log is None and not args.foreground:
+        state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        args.log = Path(state) / "metafs" / "mount.log"
     if args.log is not None:
         _check_log(args.log)
     options = daemon.MountOptions(
