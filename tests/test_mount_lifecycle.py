@@ -74,6 +74,7 @@ def test_mount_failure_is_reported(tmp_path):
 
 
 def test_sigterm_unmounts_cleanly_with_exit_status_0(tmp_path):
+    (tmp_path / "store").mkdir()
     mount = Mount(tmp_path / "store", tmp_path / "mnt")
     try:
         mount.proc.send_signal(signal.SIGTERM)

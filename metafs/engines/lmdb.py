@@ -16,10 +16,19 @@ What only this module knows:
 - **One writer.** A write transaction holds `write.lock` (an flock, plus a thread lock) from
   its start to its end, so no other writer can commit between an abort and its replay.
 - **Privacy.** The directory is created 0700 and every file 0600: the store holds every label.
+- **A full disk.** LMDB copies every page it changes, so even a delete needs free pages, and
+  on a full filesystem nothing could be deleted any more. The directory therefore holds a
+  `reserve` file (`RESERVE_SIZE` bytes, allocated). When a commit finds the filesystem full,
+  the reserve is given up, so that what frees data can still commit; until the reserve can
+  be allocated again (someone freed space), a transaction that adds data is refused with
+  ENOSPC before it commits, while one that removes at least as much as it adds goes on. A
+  short write at commit (several pages, the disk full in between) is reported by LMDB as
+  EIO; on a filesystem with less free space than the reserve, it is ENOSPC too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -50,6 +59,8 @@ DEFAULT_MAX_MAP_SIZE = 1 << 40
 DATA = "data.mdb"
 LOCK = "lock.mdb"
 WRITE_LOCK = "write.lock"
+RESERVE = "reserve"
+RESERVE_SIZE = 1 << 20
 MAPPED_LIMIT = 64 << 20  # release_memory() unmaps the store's pages beyond this
 
 DIRECT_MAX = 400
@@ -161,40 +172,46 @@ def _scan(txn: lmdb.Transaction, start: bytes, stop: bytes | None) -> Iterator[t
     `_Cursor` takes over. Direct and folded keys never interleave out of order (a direct key
     is shorter than a folded key's prefix), so handing over there loses and repeats nothing,
     and a direct key at or past `stop` ends the scan."""
-    if len(start) <= DIRECT_MAX:
-        cur: Any = txn.cursor()
-        if not cur.set_range(start):
-            return
-        if stop is None:
-            for key, value in cur.iternext():
-                if len(key) == FOLDED_LEN:
-                    start = key[:_PREFIX_LEN]
-                    break
-                yield key, value
-            else:
+    try:
+        if len(start) <= DIRECT_MAX:
+            cur: Any = txn.cursor()
+            if not cur.set_range(start):
                 return
-        else:
-            for key, value in cur.iternext():
-                if len(key) == FOLDED_LEN:
-                    start = key[:_PREFIX_LEN]
-                    break
-                if key >= stop:
+            if stop is None:
+                for key, value in cur.iternext():
+                    if len(key) == FOLDED_LEN:
+                        start = key[:_PREFIX_LEN]
+                        break
+                    yield key, value
+                else:
                     return
-                yield key, value
             else:
+                for key, value in cur.iternext():
+                    if len(key) == FOLDED_LEN:
+                        start = key[:_PREFIX_LEN]
+                        break
+                    if key >= stop:
+                        return
+                    yield key, value
+                else:
+                    return
+        cursor = _Cursor(txn)
+        cursor.seek(start)
+        for full, value, _key in cursor.entries():
+            if stop is not None and full >= stop:
                 return
-    cursor = _Cursor(txn)
-    cursor.seek(start)
-    for full, value, _key in cursor.entries():
-        if stop is not None and full >= stop:
-            return
-        yield full, value
+            yield full, value
+    except lmdb.Error as exc:  # a damaged file
+        raise CorruptStore(f"unreadable store: {exc}") from exc
 
 
 def _get(txn: Any, key: bytes) -> bytes | None:
-    if len(key) <= DIRECT_MAX:
-        return txn.get(key)  # type: ignore[no-any-return]
-    stored: bytes | None = txn.get(lmdb_key(key))
+    try:
+        if len(key) <= DIRECT_MAX:
+            return txn.get(key)  # type: ignore[no-any-return]
+        stored: bytes | None = txn.get(lmdb_key(key))
+    except lmdb.Error as exc:  # a damaged file
+        raise CorruptStore(f"unreadable store: {exc}") from exc
     if stored is None:
         return None
     length, pos = read_uvarint(stored)
@@ -222,6 +239,7 @@ class LmdbEngine:
         self.location = str(path)
         self.readonly = readonly
         self.max_map_size = max_map_size
+        self._reserve = os.path.join(self.path, RESERVE)  # a str: asked at every write
         lock = self._prepare(create)
         try:
             self.env = lmdb.Environment(
@@ -248,16 +266,23 @@ class LmdbEngine:
             self._lock_fd = os.open(
                 self.path / WRITE_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
             )
+            self._make_reserve()
 
     def _prepare(self, create: bool) -> bool:
         """Check (or make) the directory before LMDB opens it, so that every way of getting
-        it wrong is one clear error; whether readers may take LMDB's reader lock."""
+        it wrong is one clear error; whether readers may take LMDB's reader lock. A user who
+        may read the store but not write `lock.mdb` reads without it: LMDB then cannot keep
+        a writer from reusing the pages of a snapshot still being read, which commands that
+        read briefly (`images ls`, `dump`) can afford on a store they cannot write to."""
         where = f'store "{self.path}"'
         try:
             info = os.stat(self.path)
         except FileNotFoundError:
-            if self.readonly or not create:
-                raise NotFound(f"{where} does not exist") from None
+            if self.readonly:
+                raise NotFound(where) from None
+            if not create:
+                hint = "to make a new store there, create the directory"
+                raise NotFound(f"{where} ({hint})") from None
             try:
                 self.path.mkdir(mode=0o700, parents=True)
             except OSError as exc:
@@ -272,10 +297,12 @@ class LmdbEngine:
         data = self.path / DATA
         if not data.exists():
             if self.readonly or not (create or not any(os.scandir(self.path))):
-                raise NotFound(f"{where}: a directory without a store")
+                raise NotFound(f"{where} (the directory holds no {DATA})")
         elif not os.access(data, os.R_OK):
             raise PermissionDenied(f"cannot read {where}")
-        writable = os.access(self.path, os.W_OK) and (not data.exists() or os.access(data, os.W_OK))
+        writable = os.access(self.path, os.W_OK) and all(
+            not path.exists() or os.access(path, os.W_OK) for path in (data, self.path / WRITE_LOCK)
+        )
         if not self.readonly and not writable:
             raise PermissionDenied(f"cannot write {where}")
         lock_file = self.path / LOCK
@@ -356,6 +383,44 @@ class LmdbEngine:
             start, end = (int(edge, 16) for edge in span.split("-"))
             _libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), mmap.MADV_DONTNEED)
 
+    def _has_reserve(self) -> bool:
+        return os.path.exists(self._reserve)
+
+    def _make_reserve(self) -> bool:
+        """Allocate the reserve if it is missing; False if the filesystem has no room for it."""
+        if os.path.exists(self._reserve):
+            return True
+        partial = self._reserve + ".new"
+        try:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_SIZE)
+            finally:
+                os.close(fd)
+            os.rename(partial, self._reserve)
+            return True
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                return False
+            raise _os_error(f'store "{self.path}"', exc) from exc
+
+    def _give_up_reserve(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._reserve)
+
+    def _full(self, exc: lmdb.Error) -> bool:
+        """Whether a failed commit failed for lack of space: ENOSPC, or EIO (a short write)
+        on a filesystem left with less free space than the reserve."""
+        text = str(exc)
+        if "No space left" in text or "quota" in text.lower():
+            return True
+        if "Input/output error" not in text:
+            return False
+        fs = os.statvfs(self.path)
+        return fs.f_bavail * fs.f_frsize < RESERVE_SIZE
+
     def _begin(self, write: bool) -> lmdb.Transaction:
         try:
             return self.env.begin(write=write)
@@ -424,6 +489,9 @@ class LmdbWriter:
         self._log: list[tuple[object, bytes, bytes | None]] = []
         self._epoch = 0  # counts replays: iterators re-seek in the new transaction
         self._open = True
+        # Without the reserve (a full disk), what the transaction adds minus what it
+        # removes, in bytes of keys and values: it may commit only if that is not positive.
+        self._growth: int | None = None if engine._has_reserve() else 0
 
     def get(self, key: bytes) -> bytes | None:
         return _get(self._txn, key)
@@ -442,12 +510,20 @@ class LmdbWriter:
                 return
 
     def put(self, key: bytes, value: bytes) -> None:
+        if self._growth is not None:
+            old = self.get(key)
+            self._growth += len(value) - (len(old) if old is not None else -len(key))
         self._change((None, key, value))
 
     def delete(self, key: bytes) -> None:
+        if self._growth is not None:
+            old = self.get(key)
+            self._growth -= 0 if old is None else len(key) + len(old)
         self._change((None, key, None))
 
     def delete_range(self, start: bytes, stop: bytes) -> None:
+        if self._growth is not None:
+            self._growth -= sum(len(k) + len(v) for k, v in self.items(start, stop))
         self._change((_RANGE, start, stop))
 
     def _change(self, change: tuple[object, bytes, bytes | None]) -> None:
@@ -456,7 +532,7 @@ class LmdbWriter:
             self._apply(change)
         except lmdb.MapFullError:
             self._replay()
-        except lmdb.DiskError as exc:
+        except lmdb.DiskError as exc:  # a transaction too big for memory, spilling to disk
             raise StoreFull(f'store "{self._engine.path}"') from exc
 
     def _apply(self, change: tuple[object, bytes, bytes | None]) -> None:
@@ -494,15 +570,21 @@ class LmdbWriter:
                 continue
 
     def commit(self) -> None:
+        engine = self._engine
         try:
+            if self._growth is not None and self._growth > 0 and not engine._make_reserve():
+                raise StoreFull(f'store "{engine.path}": its filesystem is full')
             while True:
                 try:
                     self._txn.commit()
                     return
                 except lmdb.MapFullError:
                     self._replay()
-                except lmdb.DiskError as exc:
-                    raise StoreFull(f'store "{self._engine.path}"') from exc
+                except lmdb.Error as exc:
+                    if not engine._full(exc):
+                        raise MetafsError(f'store "{engine.path}": {exc}') from exc
+                    engine._give_up_reserve()  # so that deletes can commit
+                    raise StoreFull(f'store "{engine.path}": its filesystem is full') from exc
         except BaseException:
             self._txn.abort()
             raise

@@ -139,7 +139,14 @@ class MemoryEngine:
 
 
 def open_memory(
-    locator: str, *, readonly: bool = False, create: bool = False, sync: bool = True
+    locator: str,
+    *,
+    readonly: bool = False,
+    create: bool = False,
+    sync: bool = True,
+    **options: int,
 ) -> MemoryEngine:
     """`memory://`: a new, empty store (`create` and `sync` mean nothing here)."""
+    if options:
+        raise InvalidArgument(f'store "{locator}" takes no option {", ".join(sorted(options))}')
     return MemoryEngine(locator, readonly=readonly)
