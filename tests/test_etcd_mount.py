@@ -3,10 +3,12 @@ the other's writes within a second (the watch), and bad input is still refused a
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
-from conftest import Mount
+from conftest import ENV, Mount, is_mounted
 from etcd_cluster import EtcdCluster
 from mount_helpers import image, make_image
 
@@ -101,3 +103,19 @@ def test_a_write_without_a_quorum_fails_with_eio_and_the_mount_goes_on(tmp_path)
         if mount is not None:
             assert mount.stop() == 0
         cluster.stop()
+
+
+def test_mounting_an_etcd_store_that_is_not_there_says_so(etcd_server: EtcdCluster, tmp_path):
+    """The daemon, forked before any gRPC is used, opens the store and says why it cannot."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "metafs", "--store", etcd_server.locator("absent"), "mount", mnt],
+        env={**ENV, "XDG_STATE_HOME": str(tmp_path / "state")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "does not exist" in result.stderr, result.stderr
+    assert not is_mounted(mnt)

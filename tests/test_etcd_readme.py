@@ -42,6 +42,7 @@ def test_the_readme_etcd_session_works_as_shown(tmp_path: Path):
     (bin_dir / "metafs").chmod(0o755)
     env = {**ENV, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     env = {k: v for k, v in env.items() if not k.startswith("METAFS_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")  # the mounts' log, not the user's
 
     def localize(command: str) -> str:
         return (

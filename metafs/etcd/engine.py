@@ -202,6 +202,11 @@ class _Snapshot:
     the snapshot began then. Only this process could tell, by committing between the
     beginning and the first read: then the snapshot reads just before that commit."""
 
+    # a reader's first read asks the leader: a snapshot then holds every commit made before it
+    # began, on any host; a writer's may be the member's own (its commit guard catches what
+    # the member had not applied yet)
+    _first_from_leader = True
+
     def __init__(self, engine: EtcdEngine) -> None:
         self._engine = engine
         self.revision = 0
@@ -222,9 +227,9 @@ class _Snapshot:
 
     def _range(self, key: bytes, end: bytes = b"", limit: int = 0) -> pb.RangeResponse:
         """Read at the snapshot's revision, answered by the member itself (no round trip to
-        the leader). The first read fixes the revision: the member's own, unless it has not
-        yet applied a revision this process knows of (its own commits, the watch, the store's
-        opening); then the leader is asked."""
+        the leader). The first read fixes the revision: for a writer, the member's own unless
+        it has not yet applied a revision this process knows of (its own commits, the watch,
+        the store's opening); for a reader, and a writer whose member lags, the leader's."""
         engine = self._engine
         if not self.revision:
             self._pin()
@@ -232,8 +237,10 @@ class _Snapshot:
             return engine.client.range(
                 key, end, revision=self.revision, limit=limit, serializable=True
             )
-        answer = engine.client.range(key, end, limit=limit, serializable=True)
-        if answer.header.revision < engine._generation:
+        answer = engine.client.range(
+            key, end, limit=limit, serializable=not self._first_from_leader
+        )
+        if answer.header.revision < engine._generation:  # it lags what this process knows
             answer = engine.client.range(key, end, limit=limit)
         self.revision = answer.header.revision
         return answer
@@ -327,6 +334,10 @@ def _page() -> int:
     return client.PAGE
 
 
+class _WriterSnapshot(_Snapshot):
+    _first_from_leader = False
+
+
 class EtcdReader(_Snapshot):
     """A consistent snapshot of the store."""
 
@@ -347,7 +358,7 @@ class EtcdWriter:
 
     def __init__(self, engine: EtcdEngine) -> None:
         self._engine = engine
-        self._base = _Snapshot(engine)
+        self._base = _WriterSnapshot(engine)
         self._changes: dict[bytes, bytes | None] = {}  # key -> value, None: deleted
         self._sorted: list[bytes] | None = []  # keys of _changes in order (None: to sort)
         self._deleted: list[tuple[bytes, bytes]] = []  # ranges deleted, disjoint, in order
