@@ -261,7 +261,7 @@ class _Snapshot:
         if len(self._missed) > LOAD_AFTER:
             # the range the keys share, a byte wider each time: keys read in order would
             # otherwise load one narrow range after another
-            shared = os.path.commonprefix(self._missed)
+            shared = _common_prefix(self._missed)
             self._loads += 1
             prefix = shared[: max(len(shared) - self._loads, 0)]
             self._missed = []
@@ -317,6 +317,15 @@ class _Snapshot:
         kept.sort(key=lambda interval: interval[0])
         self._covered = kept
         self._lows = [low for low, _ in kept]
+
+
+def _common_prefix(keys: list[bytes]) -> bytes:
+    """The longest prefix of every key: that of the least and the greatest."""
+    low, high = min(keys), max(keys)
+    n = 0
+    while n < len(low) and low[n] == high[n]:
+        n += 1
+    return low[:n]
 
 
 def _serve(
