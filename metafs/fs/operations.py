@@ -47,6 +47,7 @@ assert ROOT == pyfuse3.ROOT_INODE
 LISTING_TTL = 5.0  # seconds a listing of images/ or containers/ is kept after its last use
 XATTR_PREFIX = b"user."
 XATTR_KINDS = (OBJECT, GROUP)  # directories whose labels are extended attributes
+XATTR_NAME_MAX = 255  # the kernel's limit on an attribute's name, prefix included
 
 
 def handler(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -285,7 +286,11 @@ class Operations(pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.EISDIR)
         if (flags & os.O_ACCMODE) == os.O_RDONLY:
             return self._open(ino, None)  # a vanished file fails at read
-        self._stat(ino, path)
+        if self.tree.stat(path) is None and ino not in self.inodes.pending:
+            # The kernel holds an entry for a name that is gone (a label whose first value
+            # was refused, one removed by another process): ESTALE makes it look the name up
+            # again and retry the open, which then creates it (O_CREAT) or fails with ENOENT.
+            raise pyfuse3.FUSEError(errno.ESTALE)
         return self._open(ino, self._writable_field(ino, path))
 
     def _writable_field(self, ino: int, path: Path) -> fields.Field:
@@ -366,7 +371,10 @@ class Operations(pyfuse3.Operations):
             if handle.ino in self.inodes.pending and not any(
                 h.ino == handle.ino for h in self._files.values()
             ):
+                # a label created by this file and never given a value: the kernel's entry
+                # for it goes too, so that the kernel and the store agree again
                 self.inodes.pending.discard(handle.ino)
+                self._gone(handle.ino)
 
     def _settle(self, handle: FileHandle, *, final: bool) -> None:
         """Commit the buffer if it holds a complete value; refuse it if it never can."""
@@ -393,14 +401,19 @@ class Operations(pyfuse3.Operations):
         self.inodes.pending.discard(handle.ino)
         self._changed(handle.ino, removed=value == "" and handle.field.kind == "label")
 
+    def _gone(self, ino: int) -> None:
+        """Ask the kernel to drop its entry for the name of `ino`, which does not exist."""
+        node = self.inodes.node(ino)
+        if self.notifier is not None and node is not None:
+            self.notifier.entry(node.parent, self._filename(self._path(node.parent), node.name))
+
     def _changed(self, ino: int, *, removed: bool = False) -> None:
         """After a change through the mount: drop what the kernel caches of the touched file,
         and of the files of its object that the view says the change makes stale."""
         if self.notifier is None:
             return
-        node = self.inodes.node(ino)
-        if removed and node is not None:
-            self.notifier.entry(node.parent, self._filename(self._path(node.parent), node.name))
+        if removed:
+            self._gone(ino)
         self.notifier.inode(ino)
         path = self._path(ino)
         view = self.tree.view(path)
@@ -574,7 +587,14 @@ class Operations(pyfuse3.Operations):
         path = self._path(ino)
         if self.tree.kind(path) not in XATTR_KINDS:
             return []
-        return [XATTR_PREFIX + B.enc(key) for key in self.tree.labels(path)]
+        # Only names getxattr can be asked for: a key holding NUL or longer than an attribute
+        # name may be (255 bytes with `user.`) is a file in labels/ only.
+        listed = []
+        for key in self.tree.labels(path):
+            name = XATTR_PREFIX + B.enc(key)
+            if len(name) <= XATTR_NAME_MAX and 0 not in name:
+                listed.append(name)
+        return listed
 
     @handler
     def setxattr(self, ino: int, name: bytes, value: bytes, ctx: Any = None) -> None:
