@@ -119,6 +119,13 @@ class Store:
             start, end = (int(edge, 16) for edge in span.split("-"))
             _libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), mmap.MADV_DONTNEED)
 
+    def space(self) -> tuple[int, int]:
+        """(bytes the store's data takes, bytes it may still grow by): its pages in use, and
+        the free space of the filesystem holding it, within the store's size limit."""
+        used = (self.env.info()["last_pgno"] + 1) * self.env.stat()["psize"]
+        fs = os.statvfs(self.path)
+        return used, max(min(fs.f_bavail * fs.f_frsize, self.max_map_size - used), 0)
+
     def generation(self) -> int:
         """The id of the last committed transaction, by any process: a cheap change counter.
         Read off a new read transaction's snapshot: a quarter of what `env.info()` costs (the

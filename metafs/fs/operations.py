@@ -46,6 +46,8 @@ log = logging.getLogger("metafs.mount")
 assert ROOT == pyfuse3.ROOT_INODE
 LISTING_TTL = 5.0  # seconds a listing of images/ or containers/ is kept after its last use
 XATTR_PREFIX = b"user."
+BLOCK = 4096  # statfs's unit
+OBJECT_NLINK = 3  # an object's directory: itself, its entry, labels/
 XATTR_KINDS = (OBJECT, GROUP)  # directories whose labels are extended attributes
 XATTR_NAME_MAX = 255  # the kernel's limit on an attribute's name, prefix included
 
@@ -177,8 +179,8 @@ class Operations(pyfuse3.Operations):
         attrs.entry_timeout = self.timeout
         attrs.attr_timeout = self.timeout if timeout is None else timeout
         if st.is_dir:
-            attrs.st_mode = stat.S_IFDIR | (0o555 if self.tree.readonly else 0o755)
-            attrs.st_nlink = 2
+            attrs.st_mode = stat.S_IFDIR | (0o755 if st.writable else 0o555)
+            attrs.st_nlink = st.nlink or 2
         else:
             attrs.st_mode = stat.S_IFREG | (0o644 if st.writable else 0o444)
             attrs.st_size = st.size
@@ -448,7 +450,7 @@ class Operations(pyfuse3.Operations):
             offset, after = handle.offset, handle.last
         else:  # seekdir() elsewhere, or a rewind: count from the start
             offset, after = 0, None
-        unknown_dir = Stat(True)
+        unknown_dir = Stat(True, nlink=1)
         for name, st in self.tree.entries(handle.path, after):
             offset += 1
             if offset <= start_id:
@@ -470,13 +472,19 @@ class Operations(pyfuse3.Operations):
         after the last name returned, even if the store changed meanwhile. An entry that is not
         a node is given as a listed entry (listing.py), and a name the kernel holds keeps its
         number from one listing to the next."""
+        top = handle.path[:1]
+        before = self.tree.stat(top)
         listed = self.tree.listing(handle.path[0])
+        after = self.tree.stat(top)
+        assert before is not None and after is not None
+        if after.mtime != before.mtime and self.notifier is not None:
+            self.notifier.inode(handle.ino)  # names came or went: the mtime the kernel holds
         start = start_id
         if start_id == handle.offset and handle.last is not None:
             start = bisect_right(listed, B.enc(handle.last), key=B.enc)
         # An object directory has its attributes read when they are asked for (timeout 0), so
         # all are listed with the same attributes but the inode number.
-        attrs = self._attrs(0, Stat(True), 0)
+        attrs = self._attrs(0, Stat(True, writable=after.writable, nlink=OBJECT_NLINK), 0)
         entries = self.inodes.listed_entries(handle.ino, listed, start)
         for i, ino in enumerate(entries, start):
             name = listed[i]
@@ -559,8 +567,12 @@ class Operations(pyfuse3.Operations):
 
     @handler
     def statfs(self, ctx: Any) -> pyfuse3.StatvfsData:
+        """`df`: the store's size as used, the space it may still grow by as free."""
+        used, free = self.tree.context.store.space()
         data = pyfuse3.StatvfsData()
-        data.f_bsize = data.f_frsize = 4096
+        data.f_bsize = data.f_frsize = BLOCK
+        data.f_blocks = (used + free) // BLOCK
+        data.f_bfree = data.f_bavail = free // BLOCK
         data.f_namemax = names.NAME_MAX
         return data
 
