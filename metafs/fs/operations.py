@@ -6,6 +6,9 @@
   valid value is committed in the `write()` that completes it, an invalid one fails that
   `write()` with EINVAL, a value still incomplete is judged at fsync or release (there is no
   flush). O_TRUNC is ignored: nothing is truncated before a value is accepted.
+- Editors' side files (vim's swap and backup, `sed -i`'s and Python's temporary files) are
+  scratch files in memory (scratch.py), never labels; one renamed over a field or a label
+  stores its contents as that value.
 - A listing resumes from the last name it returned (one seek per readdir request).
 - Every handler maps `MetafsError.errno` to `FUSEError`; anything unexpected is logged with its
   traceback and answered with EIO, so no request can end the mount.
@@ -38,6 +41,7 @@ from ..codec import now_ns
 from ..errors import InvalidArgument, MetafsError
 from . import fields, names
 from .inodes import MAX_NODES, ROOT, Inodes
+from .scratch import Scratch, ScratchFile, is_side_file, is_vim_probe
 from .tree import Tree
 from .view import GROUP, LABELS, OBJECT, SUBDIR, TOP, Path, Stat
 
@@ -48,6 +52,7 @@ LISTING_TTL = 5.0  # seconds a listing of images/ or containers/ is kept after i
 XATTR_PREFIX = b"user."
 BLOCK = 4096  # statfs's unit
 OBJECT_NLINK = 3  # an object's directory: itself, its entry, labels/
+SCRATCH_KINDS = (OBJECT, SUBDIR)  # directories where side files are scratch files
 XATTR_KINDS = (OBJECT, GROUP)  # directories whose labels are extended attributes
 XATTR_NAME_MAX = 255  # the kernel's limit on an attribute's name, prefix included
 
@@ -83,6 +88,7 @@ class FileHandle:
     buffer: bytes = b""
     dirty: bool = False  # the buffer holds data not yet committed or refused
     committed: str | None = None
+    scratch: ScratchFile | None = None  # an editor's side file, read and written as it is
 
 
 @dataclass
@@ -140,6 +146,7 @@ class Operations(pyfuse3.Operations):
             max_nodes,
         )
         self._path: Callable[[int], Path] = self.inodes.path  # every request's first step
+        self.scratch = Scratch()
         self._files: dict[int, FileHandle] = {}
         self._dirs: dict[int, DirHandle] = {}
         self._next_fh = 1
@@ -191,6 +198,9 @@ class Operations(pyfuse3.Operations):
         return attrs
 
     def _stat(self, ino: int, path: Path) -> Stat:
+        if self.scratch.files and ino in self.scratch.files:
+            file = self.scratch.files[ino]
+            return Stat(False, len(file.data), file.mtime, writable=True)
         st = self.tree.stat(path)
         if st is None:
             if ino in self.inodes.pending:
@@ -242,9 +252,13 @@ class Operations(pyfuse3.Operations):
         name = self._name(parent_path, filename)
         st = self.tree.stat((*parent_path, name))
         if st is None:
-            if self.inodes.child(parent, name) not in self.inodes.pending:
+            child = self.inodes.child(parent, name)
+            if child in self.inodes.pending:
+                st = Stat(False, 0, now_ns(), writable=True)
+            elif child is not None and child in self.scratch:
+                st = self._stat(child, ())
+            else:
                 raise pyfuse3.FUSEError(errno.ENOENT)
-            st = Stat(False, 0, now_ns(), writable=True)
         return self._entry(parent, name, st)
 
     async def forget(self, inode_list: list[tuple[int, int]]) -> None:  # type: ignore[override]
@@ -261,6 +275,8 @@ class Operations(pyfuse3.Operations):
     @handler
     def setattr(self, ino: int, attr: Any, fields_: Any, fh: Any, ctx: Any) -> Any:
         """Only what changes nothing is accepted: times, the same mode or owner, size 0."""
+        if self.scratch.files and ino in self.scratch.files:
+            return self._set_scratch(ino, attr, fields_)
         path = self._path(ino)
         st = self._stat(ino, path)
         current = self._attrs(ino, st)
@@ -283,6 +299,8 @@ class Operations(pyfuse3.Operations):
 
     @handler
     def open(self, ino: int, flags: int, ctx: Any = None) -> pyfuse3.FileInfo:
+        if self.scratch.files and ino in self.scratch.files:
+            return self._open_scratch(ino, flags)
         path = self._path(ino)
         if self.tree.is_dir(path):
             raise pyfuse3.FUSEError(errno.EISDIR)
@@ -310,10 +328,16 @@ class Operations(pyfuse3.Operations):
 
     @handler
     def create(self, parent: int, filename: bytes, mode: int, flags: int, ctx: Any) -> Any:
-        """A new file in a labels directory is a new label, stored when a value is written."""
+        """A new file in a labels directory is a new label, stored when a value is written; an
+        editor's side file there or beside fields is a scratch file."""
         parent_path = self._path(parent)
         self.tree.check_writable()
-        if self.tree.kind(parent_path) != SUBDIR or not self.tree.creatable(parent_path):
+        kind = self.tree.kind(parent_path)
+        if kind in SCRATCH_KINDS and (is_side_file(filename) or is_vim_probe(filename)):
+            scratch = self._create_scratch(parent, parent_path, filename, flags)
+            if scratch is not None:
+                return scratch
+        if kind != SUBDIR or not self.tree.creatable(parent_path):
             raise pyfuse3.FUSEError(errno.EPERM)
         key = self._name(parent_path, filename, creating=True)
         path = (*parent_path, key)
@@ -332,9 +356,77 @@ class Operations(pyfuse3.Operations):
         self.inodes.hold(ino)
         return info, self._attrs(ino, st)
 
+    # ---- scratch files (editors' side files, scratch.py) -----------------------------------
+
+    def _create_scratch(
+        self, parent: int, parent_path: Path, filename: bytes, flags: int
+    ) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes] | None:
+        """Create (or open) the side file `filename`; None if a stored label has that name."""
+        directory = self.tree.stat(parent_path)
+        if directory is None:
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        if not directory.writable:
+            raise pyfuse3.FUSEError(errno.EPERM)
+        if is_vim_probe(filename) and not is_side_file(filename):
+            if flags & os.O_EXCL:  # vim then writes files in place: see scratch.py
+                raise pyfuse3.FUSEError(errno.EPERM)
+            return None
+        name = self._name(parent_path, filename, creating=True)
+        if self.tree.stat((*parent_path, name)) is not None:
+            return None
+        ino, _ = self.inodes.node_for(parent, name)
+        if ino in self.scratch:
+            if flags & os.O_EXCL:
+                raise pyfuse3.FUSEError(errno.EEXIST)
+        else:
+            self.scratch.make(ino, now_ns())
+        info = self._open_scratch(ino, flags)
+        self.inodes.hold(ino)
+        return info, self._attrs(ino, self._stat(ino, ()))
+
+    def _open_scratch(self, ino: int, flags: int) -> pyfuse3.FileInfo:
+        file = self.scratch.files[ino]
+        if flags & os.O_TRUNC and (flags & os.O_ACCMODE) != os.O_RDONLY:
+            self.scratch.truncate(file, 0, now_ns())
+        fh = self._next_fh
+        self._next_fh += 1
+        self._files[fh] = FileHandle(ino, None, scratch=file)
+        return pyfuse3.FileInfo(fh=fh, direct_io=True)
+
+    def _set_scratch(self, ino: int, attr: Any, fields_: Any) -> pyfuse3.EntryAttributes:
+        """A scratch file takes a new size and times; modes and owners are accepted as they
+        come and not kept (editors copy the original's onto their side files)."""
+        file = self.scratch.files[ino]
+        if fields_.update_size:
+            self.scratch.truncate(file, attr.st_size, now_ns())
+        if fields_.update_mtime:
+            file.mtime = attr.st_mtime_ns
+        return self._attrs(ino, self._stat(ino, ()))
+
+    def _rename_scratch(self, ino: int, target: Path, filename: bytes, replace: bool) -> bool:
+        """Rename a scratch file to `target` in its directory: onto another side file's name
+        it stays a scratch file (False); onto a field or a label, its contents are stored as
+        that value, checked as a write is (True; EINVAL for a bad value)."""
+        existing = self.tree.stat(target)
+        if existing is not None and not replace:
+            raise pyfuse3.FUSEError(errno.EEXIST)
+        if existing is None and is_side_file(filename):
+            other = self.inodes.child(self.inodes.parent(ino), target[-1])
+            if other is not None and other in self.scratch and not replace:
+                raise pyfuse3.FUSEError(errno.EEXIST)
+            return False
+        field = self.tree.writable_field(target)
+        value = fields.parse(field, bytes(self.scratch.files[ino].data), True)
+        assert value is not None  # final: complete or refused
+        self.tree.commit(target, value)
+        self.scratch.remove(ino)
+        return True
+
     @handler
     def read(self, fh: int, off: int, size: int) -> bytes:
         handle = self._files[fh]
+        if handle.scratch is not None:
+            return bytes(handle.scratch.data[off : off + size])
         if handle.data is None or handle.field is not None:
             path = self._path(handle.ino)
             handle.data = b"" if handle.ino in self.inodes.pending else self.tree.read(path)
@@ -343,6 +435,9 @@ class Operations(pyfuse3.Operations):
     @handler
     def write(self, fh: int, off: int, buf: bytes) -> int:
         handle = self._files[fh]
+        if handle.scratch is not None:
+            self.scratch.write(handle.scratch, off, buf, now_ns())
+            return len(buf)
         if handle.field is None:
             raise pyfuse3.FUSEError(errno.EBADF)
         handle.buffer += buf
@@ -523,7 +618,9 @@ class Operations(pyfuse3.Operations):
         parent_path = self._path(parent)
         name = self._name(parent_path, filename)
         ino = self.inodes.child(parent, name)
-        if ino in self.inodes.pending and self.tree.stat((*parent_path, name)) is None:
+        if ino is not None and ino in self.scratch:
+            self.scratch.remove(ino)
+        elif ino in self.inodes.pending and self.tree.stat((*parent_path, name)) is None:
             self.inodes.pending.discard(ino)
         else:
             self.tree.unlink((*parent_path, name))
@@ -539,12 +636,26 @@ class Operations(pyfuse3.Operations):
         old_name = self._name(old_parent, old)
         new_name = self._name(new_parent, new, creating=True)
         replace = not flags & pyfuse3.RENAME_NOREPLACE
-        self.tree.rename((*old_parent, old_name), (*new_parent, new_name), replace=replace)
+        scratch = self.inodes.child(parent_old, old_name)
+        stored = True  # the rename changed the store
+        if scratch is not None and scratch in self.scratch:
+            if parent_new != parent_old:
+                raise pyfuse3.FUSEError(errno.EXDEV)  # mv copies instead
+            stored = self._rename_scratch(scratch, (*new_parent, new_name), new, replace)
+        else:
+            self.tree.rename((*old_parent, old_name), (*new_parent, new_name), replace=replace)
+            scratch = None
         ino = self.inodes.unlink(parent_old, old_name)
-        self.inodes.unlink(parent_new, new_name)
+        replaced = self.inodes.unlink(parent_new, new_name)
+        if replaced is not None:
+            self.scratch.remove(replaced)
         if ino is not None:
             self.inodes.move(ino, parent_new, new_name)
-            self._changed(ino)
+            if stored:
+                self._changed(ino)
+        if scratch is not None and stored and self.notifier is not None:
+            # a field's number is its directory's (inodes.py): let the kernel look it up again
+            self.notifier.entry(parent_new, new)
 
     @handler
     def link(self, ino: int, parent: int, filename: bytes, ctx: Any) -> Any:
