@@ -9,7 +9,7 @@ import shutil
 import textwrap
 
 import pytest
-from mount_helpers import container, image, make_container, make_image
+from mount_helpers import container, drop_kernel_caches, image, make_container, make_image
 
 _counter = itertools.count()
 LABELS = {"env": "prod"}
@@ -167,3 +167,15 @@ def test_side_files_are_scratch_files_not_labels(env, img):
     # a scratch file stays in its directory (EXDEV: mv copies it, then removes it)
     mnt.sh(f"echo moved > {d}/labels/y~ && mv {d}/labels/y~ {d}/labels/../tmpzzzzzzzz", check=True)
     mnt.sh(f"rm {d}/tmpzzzzzzzz", check=True)
+
+
+def test_a_scratch_file_lasts_until_removed_and_goes_with_its_object(env, img):
+    mnt, store = env
+    name, d = img
+    mnt.sh(f"echo kept > {d}/labels/env~ && echo too > {d}/sedabc123", check=True)
+    drop_kernel_caches()  # the kernel forgets them: they are kept all the same
+    assert mnt.sh(f"cat {d}/labels/env~ {d}/sedabc123", check=True).stdout == "kept\ntoo\n"
+    mnt.sh(f"mv {d} {d}-moved && cat {d}-moved/labels/env~ && mv {d}-moved {d}", check=True)
+    mnt.sh(f"rmdir {d} && mkdir {d}", check=True)
+    assert mnt.sh(f"cat {d}/labels/env~").returncode == 1
+    assert mnt.sh(f"cat {d}/sedabc123").returncode == 1

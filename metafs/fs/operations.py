@@ -255,8 +255,10 @@ class Operations(pyfuse3.Operations):
             child = self.inodes.child(parent, name)
             if child in self.inodes.pending:
                 st = Stat(False, 0, now_ns(), writable=True)
-            elif child is not None and child in self.scratch:
-                st = self._stat(child, ())
+            elif self.scratch.paths and (*parent_path, name) in self.scratch.paths:
+                ino = self.inodes.entry(parent, name)
+                self.scratch.link(self.scratch.paths[(*parent_path, name)], ino)
+                return self._attrs(ino, self._stat(ino, ()))
             else:
                 raise pyfuse3.FUSEError(errno.ENOENT)
         return self._entry(parent, name, st)
@@ -265,6 +267,8 @@ class Operations(pyfuse3.Operations):
         try:
             for ino, count in inode_list:
                 self.inodes.forget(ino, count)
+                if self.scratch.files and ino in self.scratch and self.inodes.node(ino) is None:
+                    self.scratch.forget(ino)  # the file lives on, found by its path
         except Exception:  # forget must never raise
             log.exception("forget")
 
@@ -372,14 +376,16 @@ class Operations(pyfuse3.Operations):
                 raise pyfuse3.FUSEError(errno.EPERM)
             return None
         name = self._name(parent_path, filename, creating=True)
-        if self.tree.stat((*parent_path, name)) is not None:
+        path = (*parent_path, name)
+        if self.tree.stat(path) is not None:
             return None
+        file = self.scratch.paths.get(path)
+        if file is None:
+            file = self.scratch.make(path, now_ns())
+        elif flags & os.O_EXCL:
+            raise pyfuse3.FUSEError(errno.EEXIST)
         ino, _ = self.inodes.node_for(parent, name)
-        if ino in self.scratch:
-            if flags & os.O_EXCL:
-                raise pyfuse3.FUSEError(errno.EEXIST)
-        else:
-            self.scratch.make(ino, now_ns())
+        self.scratch.link(file, ino)
         info = self._open_scratch(ino, flags)
         self.inodes.hold(ino)
         return info, self._attrs(ino, self._stat(ino, ()))
@@ -403,7 +409,9 @@ class Operations(pyfuse3.Operations):
             file.mtime = attr.st_mtime_ns
         return self._attrs(ino, self._stat(ino, ()))
 
-    def _rename_scratch(self, ino: int, target: Path, filename: bytes, replace: bool) -> bool:
+    def _rename_scratch(
+        self, file: ScratchFile, target: Path, filename: bytes, replace: bool
+    ) -> bool:
         """Rename a scratch file to `target` in its directory: onto another side file's name
         it stays a scratch file (False); onto a field or a label, its contents are stored as
         that value, checked as a write is (True; EINVAL for a bad value)."""
@@ -411,15 +419,14 @@ class Operations(pyfuse3.Operations):
         if existing is not None and not replace:
             raise pyfuse3.FUSEError(errno.EEXIST)
         if existing is None and is_side_file(filename):
-            other = self.inodes.child(self.inodes.parent(ino), target[-1])
-            if other is not None and other in self.scratch and not replace:
+            if target in self.scratch.paths and not replace:
                 raise pyfuse3.FUSEError(errno.EEXIST)
+            self.scratch.move(file, target)
             return False
         field = self.tree.writable_field(target)
-        value = fields.parse(field, bytes(self.scratch.files[ino].data), True)
+        value = fields.parse(field, bytes(file.data), True)
         assert value is not None  # final: complete or refused
         self.tree.commit(target, value)
-        self.scratch.remove(ino)
         return True
 
     @handler
@@ -611,6 +618,8 @@ class Operations(pyfuse3.Operations):
         parent_path = self._path(parent)
         name = self._name(parent_path, filename)
         self.tree.rmdir((*parent_path, name))
+        if self.scratch.paths:
+            self.scratch.remove_below((*parent_path, name))
         self.inodes.unlink(parent, name)
 
     @handler
@@ -618,8 +627,9 @@ class Operations(pyfuse3.Operations):
         parent_path = self._path(parent)
         name = self._name(parent_path, filename)
         ino = self.inodes.child(parent, name)
-        if ino is not None and ino in self.scratch:
-            self.scratch.remove(ino)
+        file = self.scratch.paths.get((*parent_path, name)) if self.scratch.paths else None
+        if file is not None:
+            self.scratch.remove(file)
         elif ino in self.inodes.pending and self.tree.stat((*parent_path, name)) is None:
             self.inodes.pending.discard(ino)
         else:
@@ -636,26 +646,31 @@ class Operations(pyfuse3.Operations):
         old_name = self._name(old_parent, old)
         new_name = self._name(new_parent, new, creating=True)
         replace = not flags & pyfuse3.RENAME_NOREPLACE
-        scratch = self.inodes.child(parent_old, old_name)
+        source, target = (*old_parent, old_name), (*new_parent, new_name)
+        scratch = self.scratch.paths.get(source) if self.scratch.paths else None
         stored = True  # the rename changed the store
-        if scratch is not None and scratch in self.scratch:
+        if scratch is not None:
             if parent_new != parent_old:
                 raise pyfuse3.FUSEError(errno.EXDEV)  # mv copies instead
-            stored = self._rename_scratch(scratch, (*new_parent, new_name), new, replace)
+            stored = self._rename_scratch(scratch, target, new, replace)
         else:
-            self.tree.rename((*old_parent, old_name), (*new_parent, new_name), replace=replace)
-            scratch = None
+            self.tree.rename(source, target, replace=replace)
+            if self.scratch.paths:
+                replaced = self.scratch.paths.get(target)  # a label renamed onto a side file
+                if replaced is not None:
+                    self.scratch.remove(replaced)
+                self.scratch.moved(source, target)  # an image renamed: the files in it
         ino = self.inodes.unlink(parent_old, old_name)
-        replaced = self.inodes.unlink(parent_new, new_name)
-        if replaced is not None:
-            self.scratch.remove(replaced)
+        self.inodes.unlink(parent_new, new_name)
         if ino is not None:
             self.inodes.move(ino, parent_new, new_name)
             if stored:
                 self._changed(ino)
-        if scratch is not None and stored and self.notifier is not None:
-            # a field's number is its directory's (inodes.py): let the kernel look it up again
-            self.notifier.entry(parent_new, new)
+        if scratch is not None and stored:
+            self.scratch.remove(scratch)  # its contents are the value now
+            if self.notifier is not None:
+                # a field's number is its directory's (inodes.py): the kernel looks it up again
+                self.notifier.entry(parent_new, new)
 
     @handler
     def link(self, ino: int, parent: int, filename: bytes, ctx: Any) -> Any:
