@@ -70,6 +70,50 @@ def test_vim_with_its_defaults_on_labels_and_fields(env, img, vim):
         nothing_left(mnt, d)
 
 
+NANO = r"""
+import os, pty, select, sys, time
+text, path, options = sys.argv[1], sys.argv[2], sys.argv[3:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ["TERM"] = "xterm"
+    os.execvp("nano", ["nano", "--ignorercfiles", *options, path])
+screen = b""
+def expect(what):
+    global screen
+    end = time.monotonic() + 20
+    while what not in screen and time.monotonic() < end:
+        if select.select([fd], [], [], 0.05)[0]:
+            screen += os.read(fd, 65536)
+    assert what in screen, (what, screen[-300:])
+    screen = b""
+expect(b"Help")
+os.write(fd, text.encode() + b"\x0f")  # type at the start, ^O
+expect(b"Write")
+os.write(fd, b"\r")
+expect(b"Wrote")
+os.write(fd, b"\x18")  # ^X
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+@pytest.mark.skipif(shutil.which("nano") is None, reason="nano is not installed")
+@pytest.mark.parametrize("options", ["", "-B --locking"])  # a backup NAME~, a lock .NAME.swp
+def test_nano_through_a_terminal_on_labels_and_fields(env, img, tmp_path, options):
+    mnt, store = env
+    name, d = img
+    driver = tmp_path / "nano.py"
+    driver.write_text(NANO)
+    for path in (f"{d}/labels/env", f"{d}/size"):
+        result = mnt.sh(f"python3 {driver} 9 {path} {options}")
+        assert result.returncode == 0, result.stderr
+    assert image(store, name).labels == {"env": "9prod"}
+    assert image(store, name).target.size == int("9" + SIZE)
+    if options:
+        assert mnt.sh(f"cat {d}/labels/env~", check=True).stdout == "prod\n"
+        mnt.sh(f"rm {d}/labels/env~ {d}/size~", check=True)
+    nothing_left(mnt, d)
+
+
 def test_sed_in_place_on_labels_and_fields(env, img):
     mnt, store = env
     name, d = img
