@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from . import buckets as B
-from . import gc, validation
+from . import validation
 from .codec import SPEC_TYPE_URL, AnyValue, decode_time, now_ns
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
 from .store import Bucket, Txn
@@ -67,6 +67,13 @@ def validate(container: Container) -> None:
         raise InvalidArgument("container.Runtime.Name must be set")
     if container.spec is None:
         raise InvalidArgument("container.Spec must be set")
+    for what, any_value in (
+        ("container.Spec", container.spec),
+        ("runtime options", container.runtime.options),
+        *container.extensions.items(),
+    ):
+        if any_value is not None:
+            validation.blob(any_value.value, what)
     if container.snapshot_key and not container.snapshotter:
         raise InvalidArgument("container.Snapshotter must be set if container.SnapshotKey is set")
 
@@ -203,7 +210,7 @@ class Containers:
         if containers is None or not cid or containers.bucket(B.enc(cid)) is None:
             raise NotFound(self._describe(cid))
         containers.delete_bucket(B.enc(cid))
-        gc.schedule(self.tx, self.namespace)
+        self.tx.mark_dirty(self.namespace)
 
 
 def _read(cid: str, bucket: Bucket) -> Container:

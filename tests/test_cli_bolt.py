@@ -26,7 +26,21 @@ def test_import_copies_the_file_and_says_what_it_copied(store):
     assert ok(store, "namespaces", "ls", "-q") == "default\nlabeled-ns\nteam-b\n"
 
 
+def test_import_json_says_the_same(store, tmp_path):
+    text = ok(tmp_path / "text", "import", str(META_DB))
+    summary = json.loads(ok(store, "import", "--format", "json", str(META_DB)))
+    assert summary == {
+        "path": str(META_DB),
+        "namespace": None,
+        "entries": int(text.split()[1]),
+        "bytes": int(text.split("(")[1].split()[0]),
+    }
+    one = json.loads(ok(store, "import", "--namespace", "team-b", "--format", "json", str(META_DB)))
+    assert one["namespace"] == "team-b" and 0 < one["entries"] < summary["entries"]
+
+
 def test_import_replaces_what_was_there(store):
+    store.mkdir()  # an empty directory: a new store (a path that does not exist is refused)
     ok(store, "namespaces", "create", "leftover")
     ok(store, "import", "--namespace", "team-b", str(META_DB))
     assert ok(store, "namespaces", "ls", "-q") == "leftover\nteam-b\n"
@@ -36,6 +50,7 @@ def test_import_replaces_what_was_there(store):
 
 @pytest.mark.parametrize("damage", ["not bolt", "truncated", "corrupt meta", "empty"])
 def test_bad_files_are_refused_and_the_store_kept(store, tmp_path, damage):
+    store.mkdir()
     ok(store, "namespaces", "create", "kept")
     data = META_DB.read_bytes()
     bad = tmp_path / "bad.db"
