@@ -17,12 +17,14 @@ from . import (
     gc,
     images,
     leases,
+    live,
     mount,
     namespaces,
     snapshots,
+    tasks,
 )
 
-GROUPS = (images, containers, namespaces, leases, snapshots, content, gc, boltdb, mount)
+GROUPS = (images, containers, namespaces, leases, snapshots, content, gc, boltdb, mount, tasks)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -34,6 +36,7 @@ def parser() -> argparse.ArgumentParser:
         "on stderr (a refused change leaves the store as it was); 2 bad usage.",
     )
     common.add_global_options(top)
+    live.add_options(top)
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for group in GROUPS:
         group.register(sub)
@@ -42,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    live.resolve(args)
     try:
         return args.func(args) or 0
     except MetafsError as exc:

@@ -37,8 +37,9 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-n",
         "--namespace",
-        default=os.environ.get("METAFS_NAMESPACE") or "default",
-        help="namespace (default: $METAFS_NAMESPACE, else 'default')",
+        default=None,
+        help="namespace (default: $METAFS_NAMESPACE, else 'default'; with --containerd: "
+        "$CONTAINERD_NAMESPACE, else 'default')",
     )
 
 
