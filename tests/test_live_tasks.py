@@ -12,7 +12,7 @@ import pytest
 from cli_helpers import ROOT, env
 from live_node import LiveNode, start_node
 
-from metafs.live.tasks import Roots, state_tasks
+from metafs.live.tasks import LiveTasks, Roots, state_tasks
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +164,28 @@ def test_a_socket_that_is_not_containerd(tmp_path) -> None:
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "does not serve tasks.v1.Tasks/List of containerd's v1 API" in done.stderr
+
+
+def test_live_tasks_read_when_asked(tasks: LiveNode) -> None:
+    roots = Roots(str(tasks.state), runc=str(tasks.runc_root))
+    source = LiveTasks(tasks.address, tasks.namespace, roots, fresh=0)
+    try:
+        found = source.all()
+        assert {i: t.status for i, t in found.items()} == {
+            "exit-7": "stopped",
+            "pause-1": "paused",
+            "run-1": "running",
+        }
+        assert found["exit-7"].exit_status == 7 and source.get("idle-1") is None
+        ps = tasks.ctr("tasks", "ps", "run-1").split()
+        assert source.pids("run-1") == [int(ps[2])] and source.pids("exit-7") == []
+    finally:
+        source.close()
+    # containerd not answering: the runtime's files, without exit status
+    offline = LiveTasks(str(tasks.base / "absent.sock"), tasks.namespace, roots)
+    assert {i: (t.status, t.exit_status) for i, t in offline.all().items()} == {
+        "exit-7": ("stopped", None),
+        "pause-1": ("paused", None),
+        "run-1": ("running", None),
+    }
+    assert offline.pids("run-1") == [found["run-1"].pid]

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..codec import format_time
-from .api import Containerd
+from .api import Containerd, NotAnswering
 from .proto import task_pb2
 
 RUNTIME_V2 = "io.containerd.runtime.v2.task"
@@ -157,3 +158,54 @@ def _frozen(roots: Roots, cgroup_paths: dict[str, str]) -> bool:
         except FileNotFoundError:
             continue
     return False
+
+
+class LiveTasks:
+    """The tasks of one namespace of a node, read when asked and never stored: one answer of
+    containerd serves the questions of the next `fresh` seconds (a `ls -l` of a task asks
+    for each of its files). When containerd does not answer, runc's rule over the runtime's
+    files gives the statuses (and no exit status)."""
+
+    def __init__(self, address: str, namespace: str, roots: Roots, fresh: float = 0.1) -> None:
+        self.address = address
+        self.namespace = namespace
+        self.roots = roots
+        self.fresh = fresh
+        self._client: Containerd | None = None  # made when first used: after a daemon forks
+        self._tasks: dict[str, Task] = {}
+        self._when = -fresh
+
+    def _connect(self) -> Containerd:
+        if self._client is None:
+            self._client = Containerd(self.address, self.namespace)
+        return self._client
+
+    def all(self) -> dict[str, Task]:
+        now = time.monotonic()
+        if now - self._when >= self.fresh:
+            try:
+                found = api_tasks(self._connect())
+            except NotAnswering:
+                found = state_tasks(self.roots, self.namespace)
+            self._tasks = {task.id: task for task in sorted(found, key=lambda t: t.id)}
+            self._when = time.monotonic()
+        return self._tasks
+
+    def get(self, container_id: str) -> Task | None:
+        return self.all().get(container_id)
+
+    def pids(self, container_id: str) -> list[int]:
+        """The pids of the task's processes (`ctr task ps`); init's alone if containerd does
+        not answer and the task runs."""
+        try:
+            return [p.pid for p in self._connect().pids(container_id)]
+        except NotAnswering:
+            task = self.get(container_id)
+            return [task.pid] if task is not None and task.status != "stopped" else []
+
+    def bundle(self, container_id: str) -> str:
+        return str(self.roots.bundles(self.namespace) / container_id)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
