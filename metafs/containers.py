@@ -67,6 +67,13 @@ def validate(container: Container) -> None:
         raise InvalidArgument("container.Runtime.Name must be set")
     if container.spec is None:
         raise InvalidArgument("container.Spec must be set")
+    for what, any_value in (
+        ("container.Spec", container.spec),
+        ("runtime options", container.runtime.options),
+        *container.extensions.items(),
+    ):
+        if any_value is not None:
+            validation.blob(any_value.value, what)
     if container.snapshot_key and not container.snapshotter:
         raise InvalidArgument("container.Snapshotter must be set if container.SnapshotKey is set")
 

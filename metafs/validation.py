@@ -1,4 +1,20 @@
-"""containerd's validation rules: identifiers, labels, digests."""
+"""containerd's validation rules: identifiers, labels, digests; and a length limit on every
+field, containerd's where it has one, ours where it has none.
+
+| field | at most | whose |
+| --- | --- | --- |
+| namespace, container id | 76 characters | containerd (identifiers.Validate) |
+| label key and value together | 4096 bytes | containerd (labels.Validate) |
+| digest | its algorithm's hex length | go-digest |
+| size | 19 digits, < 2^63 | ours: a Go int64 |
+| media type | 1024 bytes | ours: RFC 6838 allows 127 + 1 + 127 before any parameters |
+| annotation key, annotation value | 64 KiB each | ours |
+| OCI spec, runtime options, extensions | 16 MiB | ours: containerd's default gRPC message limit |
+| any other name: image, snapshot key, lease id... | 4096 bytes | ours: PATH_MAX |
+
+containerd accepts longer values where it has no limit; metafs refuses them (EINVAL) rather
+than store megabytes in a name.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +26,38 @@ from .errors import InvalidArgument
 
 IDENTIFIER_MAX = 76
 LABEL_MAX = 4096
+NAME_MAX = 4096
+MEDIA_TYPE_MAX = 1024
+ANNOTATION_MAX = 64 << 10
+VALUE_MAX = 16 << 20
+SIZE_DIGITS_MAX = 19  # 2^63 - 1 has 19 digits
+LINE_MAX = NAME_MAX  # no one-line field is longer: a longer partial write is refused at once
+
+# The limit of each field `text` checks, by the name its callers give it. Not listed: the
+# encoding of names and values on their way to the store ("name"), after their validation.
+_TEXT_MAX = {
+    "image target media type": MEDIA_TYPE_MAX,
+    "annotation key": ANNOTATION_MAX,
+    "annotation value": ANNOTATION_MAX,
+    **dict.fromkeys(
+        (
+            "image name",
+            "the new name",
+            "container.Image",
+            "container.Runtime.Name",
+            "container.Snapshotter",
+            "container.SnapshotKey",
+            "container.Extension key",
+            "snapshotter",
+            "snapshot key",
+            "parent key",
+            "lease id",
+            "lease resource id",
+            "lease resource type",
+        ),
+        NAME_MAX,
+    ),
+}
 
 _IDENTIFIER = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
 _DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
@@ -32,11 +80,34 @@ def identifier(value: str, what: str = "identifier") -> str:
 
 def text(value: str, what: str) -> bytes:
     """Names and values are Go strings, i.e. bytes, held in a str through UTF-8 with
-    surrogateescape; a str that does not encode back (a lone surrogate) is refused."""
+    surrogateescape; a str that does not encode back (a lone surrogate) is refused, and so is
+    one longer than its field's limit (the table above)."""
     try:
-        return value.encode("utf-8", "surrogateescape")
+        raw = value.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError as exc:
         raise InvalidArgument(f"{what} {value[:40]!r} is not a byte string: {exc.reason}") from None
+    limit = _TEXT_MAX.get(what)
+    if limit is not None and len(raw) > limit:
+        raise InvalidArgument(f"{what} is {len(raw)} bytes long, more than {limit}")
+    return raw
+
+
+def blob(value: bytes, what: str) -> bytes:
+    """An encoded value (an OCI spec, runtime options, an extension): at most VALUE_MAX."""
+    if len(value) > VALUE_MAX:
+        raise InvalidArgument(f"{what} is {len(value)} bytes long, more than {VALUE_MAX}")
+    return value
+
+
+def size(value: str) -> int:
+    """A size as written: a positive decimal integer without leading zeros, below 2^63. The
+    length is checked before int(), which refuses more than 4300 digits with a ValueError."""
+    shown = value if len(value) <= 40 else f"{value[:40]}..."
+    if not value.isascii() or not value.isdigit() or value.startswith("0"):
+        raise InvalidArgument(f'size "{shown}" must be a positive decimal integer')
+    if len(value) > SIZE_DIGITS_MAX or int(value) >= 1 << 63:
+        raise InvalidArgument(f'size "{shown}" is too large')
+    return int(value)
 
 
 def label(key: str, value: str) -> None:

@@ -41,7 +41,9 @@ def wait_for(condition, timeout: float = 10.0, interval: float = 0.02) -> bool:
 class Mount:
     """One running mount of a store."""
 
-    def __init__(self, store_dir: Path, path: Path, *options: str) -> None:
+    def __init__(
+        self, store_dir: Path, path: Path, *options: str, serve: list[str] | None = None
+    ) -> None:
         self.store_dir = store_dir
         self.path = path
         self.log = path.with_name(path.name + ".log")
@@ -58,6 +60,8 @@ class Mount:
             *options,
             str(path),
         ]
+        if serve is not None:  # a daemon of the test's own: STORE MOUNTPOINT after `serve`
+            command = [*serve, str(store_dir), str(path)]
         self.log_file = open(self.log, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(command, env=ENV, stdout=self.log_file, stderr=self.log_file)
         if not wait_for(lambda: is_mounted(path) or self.proc.poll() is not None):
@@ -103,7 +107,9 @@ def mount_factory(tmp_path_factory) -> Iterator:
     mounts: list[Mount] = []
     stores: dict[Path, Store] = {}  # one Store per path: an LMDB path is opened once a process
 
-    def start(*options: str, fill=None, store_dir: Path | None = None) -> tuple[Mount, Store]:
+    def start(
+        *options: str, fill=None, store_dir: Path | None = None, serve: list[str] | None = None
+    ) -> tuple[Mount, Store]:
         base = tmp_path_factory.mktemp("metafs")
         store_dir = store_dir or base / "store"
         if store_dir not in stores:
@@ -111,7 +117,7 @@ def mount_factory(tmp_path_factory) -> Iterator:
         store = stores[store_dir]
         if fill is not None:
             fill(store)
-        mount = Mount(store_dir, base / "mnt", *options)
+        mount = Mount(store_dir, base / "mnt", *options, serve=serve)
         mounts.append(mount)
         return mount, store
 
@@ -125,3 +131,17 @@ def mount_factory(tmp_path_factory) -> Iterator:
     for store in stores.values():
         store.close()
     assert not failures, failures
+
+
+# ---- the tiers, by file name (pyproject.toml registers the markers) -------------------------
+
+TIERS = {"test_mount_": "mount", "test_readme": "mount", "test_cli_": "cli", "test_live_": "live"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier: `mount` (a real FUSE mount), `cli` (the command line in a
+    subprocess), `live` (a private containerd), else `store` (in process)."""
+    for item in items:
+        name = item.path.name
+        tier = next((t for prefix, t in TIERS.items() if name.startswith(prefix)), "store")
+        item.add_marker(getattr(pytest.mark, tier))

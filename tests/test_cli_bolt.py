@@ -26,6 +26,19 @@ def test_import_copies_the_file_and_says_what_it_copied(store):
     assert ok(store, "namespaces", "ls", "-q") == "default\nlabeled-ns\nteam-b\n"
 
 
+def test_import_json_says_the_same(store, tmp_path):
+    text = ok(tmp_path / "text", "import", str(META_DB))
+    summary = json.loads(ok(store, "import", "--format", "json", str(META_DB)))
+    assert summary == {
+        "path": str(META_DB),
+        "namespace": None,
+        "entries": int(text.split()[1]),
+        "bytes": int(text.split("(")[1].split()[0]),
+    }
+    one = json.loads(ok(store, "import", "--namespace", "team-b", "--format", "json", str(META_DB)))
+    assert one["namespace"] == "team-b" and 0 < one["entries"] < summary["entries"]
+
+
 def test_import_replaces_what_was_there(store):
     ok(store, "namespaces", "create", "leftover")
     ok(store, "import", "--namespace", "team-b", str(META_DB))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,51 @@ def test_explain_errors(store):
     )
     usage = metafs(store, "gc", "explain", "image", "x")
     assert usage.returncode == 2 and "invalid choice" in usage.stderr
+
+
+def test_gc_json_says_what_the_lines_say(store):
+    done = metafs(store, "gc", "--all-namespaces", "--dry-run", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [
+        {
+            "namespace": "default",
+            "kind": "snapshot",
+            "id": "overlayfs/has space",
+            "snapshotter": "overlayfs",
+            "key": "has space",
+        },
+        {
+            "namespace": "default",
+            "kind": "snapshot",
+            "id": "overlayfs/stray",
+            "snapshotter": "overlayfs",
+            "key": "stray",
+        },
+        {"namespace": "team-b", "kind": "lease", "id": "expired"},
+        {"namespace": "team-b", "kind": "content", "id": dg("stray")},
+    ]
+    assert json.loads(metafs(store, "gc", "--format", "json").stdout)[0]["key"] == "has space"
+    assert json.loads(metafs(store, "gc", "--format", "json").stdout) == []
+
+
+def test_explain_json(store):
+    done = metafs(store, "gc", "explain", "--format", "json", "lease", "keep-me")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "namespace": "default",
+        "resource": {"kind": "lease", "id": "keep-me"},
+        "kept": True,
+        "chains": [[{"what": "lease keep-me", "via": "lease without expiry"}]],
+    }
+    chains = json.loads(
+        metafs(store, "gc", "explain", "--format", "json", "snapshot", "overlayfs", CHAIN).stdout
+    )["chains"]
+    assert [[link["what"] for link in chain][0] for chain in chains] == [
+        "container kata-1",
+        "container web-1",
+        "image docker.io/library/alpine:3.19",
+    ]
+    assert chains[0][1] == {"what": "snapshot overlayfs/kata-1", "via": "snapshotter/snapshotKey"}
+    stray = metafs(store, "gc", "explain", "--format", "json", "snapshot", "overlayfs", "stray")
+    assert json.loads(stray.stdout)["kept"] is False
+    assert json.loads(stray.stdout)["chains"] == []

@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from .common import open_store
-from .formats import emit
+from .formats import add_text_or_json, emit, go_json
 
 if TYPE_CHECKING:
     from ..importer import ImportProgress
@@ -22,7 +22,8 @@ IMPORT_DESCRIPTION = """\
 Copy every bucket, key and value of a containerd bolt database (meta.db) into the store,
 unchanged, in one transaction. The store's top-level buckets that the file has (containerd's
 v1) are replaced, so the store then holds exactly what containerd had; metafs's own drafts
-are kept. With --namespace, only v1/NS is replaced. Prints what was copied.
+are kept. With --namespace, only v1/NS is replaced. Prints what was copied (with --format
+json, one object: "path", "namespace" (null for all), "entries" and "bytes").
 
 The file is checked in full before the store is touched: a file that is not bolt, is
 truncated or corrupt is refused with one line naming the fault, exit status 1, and the store
@@ -63,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument(
         "-q", "--quiet", action="store_true", help="no progress on stderr (shown on a terminal)"
     )
+    add_text_or_json(imp)
     imp.set_defaults(func=cmd_import)
 
     dump = sub.add_parser(
@@ -71,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=DUMP_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    dump.add_argument("--format", choices=["text", "json"], default="text")
+    add_text_or_json(dump)
     dump.set_defaults(func=cmd_dump)
 
 
@@ -105,7 +107,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     finally:
         if progress is not None:
             progress.finish()
-    emit(f"imported {final.entries} buckets and keys ({final.bytes} bytes) from {args.path}\n")
+    if args.format == "json":
+        summary = {"path": args.path, "namespace": args.only_namespace}
+        emit(go_json(summary | {"entries": final.entries, "bytes": final.bytes}))
+    else:
+        emit(f"imported {final.entries} buckets and keys ({final.bytes} bytes) from {args.path}\n")
     return 0
 
 

@@ -27,6 +27,12 @@ def default_store_path() -> Path:
     return Path(data) / "metafs"
 
 
+def default_namespace() -> str:
+    """`$METAFS_NAMESPACE`, else ctr's `$CONTAINERD_NAMESPACE`, else `default`: the
+    metafs-specific variable wins, so one shell can point ctr and metafs at different ones."""
+    return os.environ.get("METAFS_NAMESPACE") or os.environ.get("CONTAINERD_NAMESPACE") or "default"
+
+
 def add_global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
@@ -37,9 +43,9 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-n",
         "--namespace",
-        default=None,
-        help="namespace (default: $METAFS_NAMESPACE, else 'default'; with --containerd: "
-        "$CONTAINERD_NAMESPACE, else 'default')",
+        default=default_namespace(),
+        help="namespace (default: $METAFS_NAMESPACE, else $CONTAINERD_NAMESPACE as ctr, "
+        "else 'default')",
     )
 
 

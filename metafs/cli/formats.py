@@ -7,7 +7,7 @@ Everything goes to stdout as UTF-8 with surrogate escapes, so names that are not
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -19,9 +19,14 @@ _NS = 1_000_000_000
 
 
 def emit(text: str) -> None:
-    out = sys.stdout.buffer
-    out.write(text.encode("utf-8", "surrogateescape"))
-    out.flush()
+    """Write `text` to stdout, all of it or BrokenPipeError: straight to the file descriptor,
+    as a large write through sys.stdout.buffer into a pipe whose reader has gone may stop
+    after the first chunk and still report success."""
+    sys.stdout.flush()
+    view = memoryview(text.encode("utf-8", "surrogateescape"))
+    fd = sys.stdout.fileno()
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def warn(message: str) -> None:
@@ -38,6 +43,16 @@ def add_format_option(parser: argparse.ArgumentParser, *, default: str = "table"
         help="'json' prints a JSON array of objects (for jq)"
         if default == "table"
         else "output format (JSON is the only one)",
+    )
+
+
+def add_text_or_json(parser: argparse.ArgumentParser) -> None:
+    """--format for a command that prints lines of text, not a table."""
+    parser.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="'json' prints JSON (for jq) in place of the lines of text",
     )
 
 
@@ -151,9 +166,13 @@ def _go_escapes(text: str) -> str:
 def go_json(value: object) -> str:
     """JSON as ctr's PrintAsJSON writes it (Go's json.MarshalIndent with 4 spaces, and a
     newline), given dicts already in Go's field order."""
+    import json  # here: a one-shot table or -q need not load it
+
     return _go_escapes(json.dumps(value, indent=4, ensure_ascii=False)) + "\n"
 
 
 def go_json_compact(value: object) -> str:
     """JSON as Go's json.Marshal writes it."""
+    import json
+
     return _go_escapes(json.dumps(value, separators=(",", ":"), ensure_ascii=False))

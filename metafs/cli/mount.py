@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+from .. import validation
 from ..containers import DEFAULT_RUNTIME, spec_from_json
-from ..errors import MetafsError
 from .common import store_path
 
 
@@ -33,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--namespace",
         dest="mount_namespace",
         default=None,
-        help="namespace (default: $METAFS_NAMESPACE, else 'default')",
+        help="namespace (default: $METAFS_NAMESPACE, else $CONTAINERD_NAMESPACE, else 'default')",
     )
     mount.add_argument("--read-only", action="store_true", help="refuse every change (EROFS)")
     mount.add_argument(
@@ -77,10 +80,17 @@ def cmd_mount(args: argparse.Namespace) -> int:
     if args.mount_store is not None:
         args.store = args.mount_store
     if args.mount_namespace is not None:
-        args.namespace = args.mount_namespace
+        args.namespace = validation.identifier(args.mount_namespace, "namespace")
+    mountpoint = args.mountpoint.absolute()
+    _clear_stale(mountpoint)
+    if args.log is None and not args.foreground:
+        state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        args.log = Path(state) / "metafs" / "mount.log"
+    if args.log is not None:
+        _check_log(args.log)
     options = daemon.MountOptions(
         store=store_path(args).absolute(),
-        mountpoint=args.mountpoint.absolute(),
+        mountpoint=mountpoint,
         namespace=args.namespace,
         readonly=args.read_only,
         default_runtime=args.default_runtime,
@@ -106,11 +116,77 @@ def cmd_mount(args: argparse.Namespace) -> int:
     return daemon.background(options)
 
 
-def cmd_umount(args: argparse.Namespace) -> int:
-    import subprocess  # here: every other command starts without it
+def _check_log(path: Path) -> None:
+    """The daemon logs there once detached, where it can no longer say why it fails: open it
+    here first."""
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True)
+        with open(path, "a"):
+            pass
+    except OSError as exc:
+        raise SystemExit(f"metafs: cannot write the log {path}: {exc.strerror}") from None
 
-    tool = shutil.which("fusermount3") or shutil.which("fusermount")
-    command = [tool, "-u", str(args.mountpoint)] if tool else ["umount", str(args.mountpoint)]
-    if not os.path.ismount(args.mountpoint):
-        raise MetafsError(f"{args.mountpoint} is not mounted")
-    return subprocess.run(command, check=False).returncode
+
+def mounted_fstype(path: Path) -> str | None:
+    """The filesystem type mounted on `path` (absolute, symlinks resolved), from the kernel's
+    table: unlike stat() it answers for a mount whose daemon died."""
+    with open("/proc/self/mounts") as mounts:
+        found = None
+        for line in mounts:
+            fields = line.split()
+            # the table escapes space, tab, newline and backslash as octal (\040)
+            where = fields[1].encode().decode("unicode_escape").encode("latin-1").decode()
+            if where == str(path):
+                found = fields[2]  # the last one listed is the one on top
+    return found
+
+
+def _is_stale(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno in (errno.ENOTCONN, errno.ECONNABORTED)
+    return False
+
+
+def _fusermount(*args: str) -> subprocess.CompletedProcess[str]:
+    tool = shutil.which("fusermount3") or shutil.which("fusermount") or "fusermount3"
+    return subprocess.run([tool, *args], capture_output=True, text=True, check=False)
+
+
+def _clear_stale(mountpoint: Path) -> None:
+    """A metafs mount whose daemon died (killed) answers every access with ENOTCONN: unmount
+    it (lazily) so that it can be mounted again. (The first access after the kill may say
+    ECONNABORTED, the next ones ENOTCONN.); any other stale mount is the user's to clear."""
+    if not _is_stale(mountpoint):
+        return
+    path = Path(os.path.realpath(mountpoint))
+    if mounted_fstype(path) != "fuse.metafs":
+        raise SystemExit(
+            f"metafs: {mountpoint} is a stale mount (its daemon is gone): "
+            f"run 'fusermount3 -u -z {mountpoint}' first"
+        )
+    done = _fusermount("-u", "-z", str(path))
+    if done.returncode != 0:
+        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
+        raise SystemExit(f"metafs: cannot remove the stale mount on {mountpoint}: {reason}")
+    print(f"metafs: removed the stale mount on {mountpoint} (its daemon had died)", file=sys.stderr)
+
+
+def cmd_umount(args: argparse.Namespace) -> int:
+    path = Path(os.path.realpath(args.mountpoint))
+    fstype = mounted_fstype(path)
+    if fstype is None:
+        raise SystemExit(f"metafs: {args.mountpoint} is not mounted")
+    if fstype != "fuse.metafs":
+        raise SystemExit(f"metafs: {args.mountpoint} is a {fstype} mount, not a metafs one")
+    stale = _is_stale(path)
+    # a dead daemon's mount is unmounted lazily: an open file in it must not keep it
+    done = _fusermount("-u", *(["-z"] if stale else []), str(path))
+    if done.returncode != 0:
+        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
+        raise SystemExit(
+            f"metafs: cannot unmount {args.mountpoint}: {reason.removeprefix('fusermount3: ')}"
+        )
+    return 0

@@ -22,8 +22,19 @@ filters (containerd's syntax):
   Quote a value or label key with "..." (Go escapes) when it holds spaces, commas, / or |
   (a / or | starts a quoted string, as in containerd), and quote the whole filter for the
   shell. labels.a.b and labels."a.b" are the same key. Examples:
-    'labels."io.example/owner"==alice'   'name=="odd name:1"'   'name~=alpine,labels.env'
 """
+
+
+def filter_examples(fields: filters.Fields[Any]) -> list[str]:
+    """Filters that work on `fields` (the help shows them; the tests run them)."""
+    first = next(iter(fields.scalars))
+    examples = [f"'{first}==\"a b:1\"'"]
+    if "labels" in fields.maps:
+        examples.insert(0, "'labels.\"io.example/owner\"==alice'")
+        examples.append(f"'{first}~=^web,labels.env'")
+    else:
+        examples.append(f"'{first}~=^web'")
+    return examples
 
 
 Command = Callable[[argparse.Namespace], int]
@@ -51,7 +62,7 @@ def add_ls_verb(
             metavar="FILTER",
             help=f"show only what matches; fields: {fields.describe()}",
         )
-        parser.epilog = FILTER_HELP
+        parser.epilog = FILTER_HELP + "    " + "   ".join(filter_examples(fields)) + "\n"
         parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.set_defaults(func=func)
     return parser

@@ -25,8 +25,9 @@ from ..containers import DEFAULT_RUNTIME
 from ..store import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Store
 from . import wait
 from .operations import MAX_NODES, Operations
-from .resources import ResourceTree
-from .tree import EMPTY_SPEC
+from .tree import Tree
+from .view import EMPTY_SPEC
+from .views import STORE_VIEWS, ViewFactory
 
 log = logging.getLogger("metafs.mount")
 
@@ -48,6 +49,7 @@ class MountOptions:
     max_map_size: int = DEFAULT_MAX_MAP_SIZE
     log_file: Path | None = None
     debug: bool = False
+    views: dict[str, ViewFactory] = field(default_factory=lambda: dict(STORE_VIEWS))
 
 
 def check_mountpoint(path: Path) -> None:
@@ -102,12 +104,13 @@ def serve(options: MountOptions, ready: Callable[[str | None], None] | None = No
         )
     except Exception as exc:
         return _failed(f"cannot open store {options.store}: {exc}", ready)
-    tree = ResourceTree(
+    tree = Tree(
         store,
         options.namespace,
         readonly=options.readonly,
         default_runtime=options.default_runtime,
         default_spec=options.default_spec,
+        views=options.views,
     )
     ops = Operations(tree, timeout=options.cache_timeout, max_nodes=options.max_nodes)
     # Not pyfuse3's default_permissions: with it the kernel checks every path walk and open

@@ -50,6 +50,8 @@ def parse(field: Field, buffer: bytes, final: bool) -> str | None:
     if "\n" in value:
         raise InvalidArgument(f"{field.name} is a single line")
     if not complete:
+        if len(value) > validation.LINE_MAX:  # no continuation can make it valid
+            raise InvalidArgument(f"{field.name} is longer than {validation.LINE_MAX} bytes")
         _viable_prefix(field, value)
         return None
     if field.required and not value:
@@ -61,14 +63,7 @@ def parse(field: Field, buffer: bytes, final: bool) -> str | None:
     return value
 
 
-def size_value(text: str) -> int:
-    """A target size as written: a positive decimal integer without leading zeros."""
-    if not text.isascii() or not text.isdigit() or text.startswith("0"):
-        raise InvalidArgument(f'size "{text}" must be a positive decimal integer')
-    size = int(text)
-    if size >= 1 << 63:
-        raise InvalidArgument(f'size "{text}" is too large')
-    return size
+size_value = validation.size
 
 
 def _viable_prefix(field: Field, text: str) -> None:

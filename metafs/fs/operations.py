@@ -1,17 +1,7 @@
-"""The pyfuse3 request handlers: inodes, handles, error mapping, kernel cache coherence.
+"""The pyfuse3 request handlers: handles, error mapping, kernel cache coherence.
 
-- Inodes name a place, not an object: each node is (parent inode, stored name) and its path is
-  found by walking up. Numbers are never reused within a mount. A node lives while the kernel
-  holds a lookup reference to it (every `lookup`, `mkdir`, `create` and listed entry adds one,
-  `forget` drops them) and is then deleted, so memory follows what the kernel caches.
-- The fixed entries of an object directory (`digest`, `labels`, `createdat`, ...) have no
-  node: node numbers are multiples of `STRIDE`, and entry k of `FIXED` in directory d is
-  inode d + k. Most of what a walk shows is such an entry (six of the ten inodes of an image),
-  so the node table holds about 2.5 times as many objects.
-- Nor has an entry of images/ or containers/ that only a listing gave the kernel: its number
-  follows from its place in the listing (listing.py). It becomes a node, keeping its number,
-  when it is looked up or a label below it is. A name the kernel holds keeps its number in
-  later listings, after commits too, so the kernel never has to replace an entry.
+- What inode stands for what place, and for how long, is the inode table's (inodes.py); what
+  a place shows is the tree's and its views' (tree.py, views/).
 - A file handle opened for writing collects what is written (see `fields.py`); a complete
   valid value is committed in the `write()` that completes it, an invalid one fails that
   `write()` with EINVAL, a value still incomplete is judged at fsync or release (there is no
@@ -19,11 +9,8 @@
 - A listing resumes from the last name it returned (one seek per readdir request).
 - Every handler maps `MetafsError.errno` to `FUSEError`; anything unexpected is logged with its
   traceback and answered with EIO, so no request can end the mount.
-- Memory: the kernel keeps what was walked cached, and so holds references to every node.
-  Past `max_nodes`, the least recently looked-up object directories are invalidated; the
-  kernel then forgets their subtrees and the nodes are freed. A node costs about 200 bytes.
-  The default, 50k, holds a walk of 10k images (43k nodes), so that a repeated `grep -r` over
-  them finds every entry cached; a listing costs no nodes, whatever its length.
+- Memory: the node sweep (a trio task) asks the kernel to forget the object directories the
+  inode table picks, and drops listings no one has read for a while.
 - Coherence: entries and attributes are cached by the kernel for `timeout` seconds (below one
   second, so another process's change shows within it); changes made through the mount
   invalidate the touched files at once, from a thread, since notifying the kernel may block.
@@ -49,22 +36,17 @@ import trio
 from .. import buckets as B
 from ..codec import now_ns
 from ..errors import InvalidArgument, MetafsError
-from . import fields, names, resources
-from .listing import Listing
-from .tree import FIXED_ENTRIES, LABELS, Path, Stat, Tree
-from .tree import TOP as OBJECT_COLLECTIONS
+from . import fields, names
+from .inodes import MAX_NODES, ROOT, Inodes
+from .tree import Tree
+from .view import GROUP, LABELS, OBJECT, SUBDIR, TOP, Path, Stat
 
 log = logging.getLogger("metafs.mount")
 
-ROOT = pyfuse3.ROOT_INODE
-STRIDE = 16  # node numbers are its multiples; see _fixed
-FIXED = {name: k for k, name in enumerate(FIXED_ENTRIES, start=1)}
-FIXED_FILENAMES = {name.encode(): k for name, k in FIXED.items()}
-assert len(FIXED) < STRIDE
-ALL_FIXED = sum(1 << k for k in FIXED.values())
-MAX_NODES = 50_000
+assert ROOT == pyfuse3.ROOT_INODE
 LISTING_TTL = 5.0  # seconds a listing of images/ or containers/ is kept after its last use
 XATTR_PREFIX = b"user."
+XATTR_KINDS = (OBJECT, GROUP)  # directories whose labels are extended attributes
 
 
 def handler(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,23 +70,6 @@ def handler(fn: Callable[..., Any]) -> Callable[..., Any]:
     run.__name__ = fn.__name__
     run.__doc__ = fn.__doc__
     return run
-
-
-class Node:
-    """A name the kernel holds an inode for. Its node children (`kids`, by name) include
-    those of its fixed entries: an object directory's labels/<key> are kids of the object
-    directory (its own names are all fixed, so they cannot clash). `path` is kept with it:
-    every request starts by finding its inode's path, and only a rename changes one."""
-
-    __slots__ = ("parent", "name", "path", "lookups", "kids", "fixed")
-
-    def __init__(self, parent: int, name: str, path: Path) -> None:
-        self.parent = parent
-        self.name = name
-        self.path = path
-        self.lookups = 0
-        self.kids: dict[str, int] | None = None
-        self.fixed = 0  # bit k: the kernel was given fixed entry k of this directory
 
 
 @dataclass
@@ -163,27 +128,18 @@ class Operations(pyfuse3.Operations):
         super().__init__()
         self.tree = tree
         self.timeout = timeout
-        self.max_nodes = max_nodes
         self.uid, self.gid = os.getuid(), os.getgid()
         self.notifier: Notifier | None = None
-        # Every node, in the order of last use for the directories of top-level directories
-        # (see _touch), which the sweep evicts first-come.
-        self._nodes: dict[int, Node] = {ROOT: Node(0, "", ())}
-        self._nodes[ROOT].lookups = 1
-        self._tops: set[int] = set()  # the nodes of the top-level directories
-        self._collections: set[int] = set()  # of them, images/ and containers/
-        self._next_ino = STRIDE
+        views = tree.views
+        self.inodes = Inodes(
+            {top: view.fixed for top, view in views.items() if view.depth == 2},
+            [top for top, view in views.items() if view.listed],
+            max_nodes,
+        )
+        self._path: Callable[[int], Path] = self.inodes.path  # every request's first step
         self._files: dict[int, FileHandle] = {}
         self._dirs: dict[int, DirHandle] = {}
         self._next_fh = 1
-        self._pending: set[int] = set()  # labels created by open files, not yet given a value
-        # Directories the kernel was asked to forget and has not yet, with their node counts:
-        # it takes seconds to forget 100k after a big listing, and they must not count twice.
-        self._evicted: dict[int, int] = {}
-        self._evicting = 0  # their sum
-        # Listed entries of images/ and containers/ that are not nodes (see listing.py): one
-        # listing per list of names read from the store, kept while the kernel holds entries.
-        self._listed: list[Listing] = []
 
     def init(self) -> None:
         self.notifier = Notifier()
@@ -194,166 +150,6 @@ class Operations(pyfuse3.Operations):
 
     # ---- inodes ---------------------------------------------------------------------------
 
-    def _path(self, ino: int) -> Path:
-        node = self._nodes.get(ino)
-        if node is not None:
-            return node.path
-        k = ino % STRIDE
-        if k and ino > STRIDE:  # a fixed entry
-            return (*self._path(ino - k), FIXED_ENTRIES[k - 1])
-        parent, name = self._place(ino)  # a listed entry
-        return (*self._path(parent), name)
-
-    def _repath(self, node: Node, path: Path) -> None:
-        """Give a renamed node, and the nodes below it, their new paths."""
-        old, node.path = node.path, path
-        for kid in (node.kids or {}).values():
-            below = self._nodes.get(kid)
-            if below is not None:
-                self._repath(below, (*path, *below.path[len(old) :]))
-
-    def _place(self, ino: int) -> tuple[int, str]:
-        """The directory and name of a node or a listed entry."""
-        node = self._nodes.get(ino)
-        if node is not None:
-            return node.parent, node.name
-        held = self._held(ino)
-        if held is None:
-            raise pyfuse3.FUSEError(errno.ENOENT)
-        listing, i = held
-        return listing.parent, listing.names[i]
-
-    def _held(self, ino: int) -> tuple[Listing, int] | None:
-        """The listing and position of a listed entry the kernel holds."""
-        if ino % STRIDE:  # a fixed entry, or the root
-            return None
-        for listing in self._listed:
-            i = listing.position(ino)
-            if i is not None:
-                return listing, i
-        return None
-
-    def _node(self, ino: int) -> Node | None:
-        """The node of `ino`, made from its listed entry if it is one."""
-        node = self._nodes.get(ino)
-        if node is None and self._listed:
-            held = self._held(ino)
-            if held is not None:
-                node = self._adopt(*held)
-        return node
-
-    def _adopt(self, listing: Listing, i: int) -> Node:
-        """Make listed entry i a node with the same number and the kernel's count."""
-        name = listing.names[i]
-        node = Node(listing.parent, name, (*self._path(listing.parent), name))
-        node.lookups = listing.take(i)
-        node.fixed = ALL_FIXED  # which of its fixed entries the kernel took is not known
-        ino = listing.ino(i)
-        self._nodes[ino] = node
-        self._link(listing.parent, node.name, ino)
-        self._release_if_dead(listing)
-        return node
-
-    def _release_if_dead(self, listing: Listing) -> None:
-        """Drop a listing once the kernel holds none of its entries: its numbers are not
-        given again, a later listing of the same names takes new ones."""
-        if not listing.live:
-            self._listed.remove(listing)
-
-    def _held_named(self, parent: int, name: str, near: int = 0) -> tuple[Listing, int] | None:
-        """The listing and position of `name` in images/ or containers/ if it is a listed
-        entry the kernel holds (looked for first at position `near`)."""
-        for listing in self._listed:
-            if listing.parent == parent:
-                i = listing.find(name, near)
-                if i is not None:
-                    return listing, i
-        return None
-
-    def _adopt_named(self, parent: int, name: str) -> int | None:
-        """The inode of `name` in images/ or containers/ if it is a listed entry the kernel
-        holds, made a node."""
-        held = self._held_named(parent, name)
-        if held is None:
-            return None
-        self._adopt(*held)
-        return held[0].ino(held[1])
-
-    @staticmethod
-    def _owner(ino: int) -> int:
-        """The node of `ino`: itself, or the directory of a fixed entry."""
-        return ino - ino % STRIDE if ino > STRIDE else ino
-
-    def _parent(self, ino: int) -> int:
-        owner = self._owner(ino)
-        return owner if owner != ino else self._place(ino)[0]
-
-    def _child(self, parent: int, name: str) -> int | None:
-        """The node of `name` in `parent`, if there is one."""
-        owner = self._nodes.get(self._owner(parent))
-        return owner.kids.get(name) if owner is not None and owner.kids else None
-
-    def _node_for(self, parent: int, name: str) -> tuple[int, bool]:
-        """The inode of `name` in `parent`, made if new; and whether it was made."""
-        k = FIXED.get(name)
-        if k is not None and parent % STRIDE == 0:
-            directory = self._nodes.get(parent)
-            if directory is not None:
-                if directory.parent in self._collections:
-                    directory.fixed |= 1 << k
-                    return parent + k, False
-            elif self._listed and self._held(parent) is not None:
-                return parent + k, False
-        ino = self._child(parent, name)
-        if ino is not None:
-            return ino, False
-        if self._listed and parent in self._collections:
-            ino = self._adopt_named(parent, name)
-            if ino is not None:
-                return ino, False
-        ino = self._next_ino
-        self._next_ino += STRIDE
-        self._nodes[ino] = Node(parent, name, (*self._path(parent), name))
-        self._link(parent, name, ino)
-        if parent == ROOT:
-            self._tops.add(ino)
-            if name in OBJECT_COLLECTIONS:
-                self._collections.add(ino)
-        return ino, True
-
-    def _link(self, parent: int, name: str, ino: int) -> None:
-        """Make `ino` the node of `name` in `parent`."""
-        owner = self._node(self._owner(parent))
-        if owner is None:
-            raise pyfuse3.FUSEError(errno.ENOENT)
-        if owner.kids is None:
-            owner.kids = {}
-        owner.kids[name] = ino
-
-    def _fixed(self, directory: int, name: str) -> int | None:
-        """The inode of a fixed entry of an object directory, if the kernel was given it."""
-        node = self._nodes.get(directory)
-        k = FIXED[name]
-        if node is None:  # a listed entry: the kernel may hold any of its fixed entries
-            return directory + k if self._listed and self._held(directory) else None
-        return directory + k if node.fixed >> k & 1 else None
-
-    def _hold(self, ino: int) -> None:
-        """Count one more lookup reference the kernel holds (fixed entries are not counted)."""
-        node = self._nodes.get(ino)
-        if node is not None:
-            node.lookups += 1
-        elif self._listed and (held := self._held(ino)) is not None:
-            held[0].hold(held[1])
-
-    def _touch(self, parent: int, ino: int) -> None:
-        """Note the use of a directory of a top-level one (an image, a container, a content
-        record...): the sweep evicts those least recently used."""
-        if parent in self._tops:
-            self._nodes[ino] = self._nodes.pop(ino)
-            if self._evicted:  # looked up again before the kernel forgot it
-                self._evicting -= self._evicted.pop(ino, 0)
-
     async def sweep(self, interval: float = 0.5) -> None:
         """Keep the node table near `max_nodes` by letting the kernel forget old subtrees, and
         drop listings no one has read for a while."""
@@ -362,58 +158,17 @@ class Operations(pyfuse3.Operations):
             try:
                 self._sweep()
                 self.tree.drop_idle_listings(LISTING_TTL)
-                # listings that gave the kernel none of their entries
-                self._listed = [listing for listing in self._listed if listing.live]
             except Exception:
                 log.exception("sweep")
 
     def _sweep(self) -> None:
-        """Past `max_nodes`, ask the kernel to forget the least recently used object
-        directories, enough of them to bring the nodes down to 90% of it: evictions come in
-        batches, not one per new entry."""
-        kept = len(self._nodes) - self._evicting
-        if kept <= self.max_nodes or self.notifier is None:
+        if self.notifier is None:
             return
-        excess = kept - self.max_nodes * 9 // 10
-        evicted = []
-        for ino, node in self._nodes.items():
-            if node.parent in self._tops and ino not in self._evicted:
-                evicted.append(ino)
-                size = self._evicted[ino] = 1 + (len(node.kids) if node.kids else 0)
-                self._evicting += size
-                excess -= size
-                if excess <= 0:
-                    break
-        for ino in evicted:
-            node = self._nodes[ino] = self._nodes.pop(ino)  # last: not scanned again soon
-            parent = self._path(node.parent)
-            self.notifier.entry(node.parent, self._filename(parent, node.name))
-
-    def _drop(self, ino: int) -> None:
-        node = self._nodes.pop(ino, None)
-        if node is None:
-            return
-        if self._evicted:
-            self._evicting -= self._evicted.pop(ino, 0)
-        owner = self._nodes.get(self._owner(node.parent))
-        if owner is not None and owner.kids and owner.kids.get(node.name) == ino:
-            del owner.kids[node.name]
-        if node.parent == ROOT:
-            self._tops.discard(ino)
-            self._collections.discard(ino)
-
-    def _unlink_node(self, parent: int, name: str) -> int | None:
-        """Forget the name of a removed entry; the node lives on until the kernel forgets it."""
-        if self._listed and parent in self._collections:
-            self._adopt_named(parent, name)  # a listed entry: it is a node from here on
-        owner = self._nodes.get(self._owner(parent))
-        return owner.kids.pop(name, None) if owner is not None and owner.kids else None
+        for parent, name in self.inodes.sweep():
+            self.notifier.entry(parent, self._filename(self._path(parent), name))
 
     def _entry(self, parent: int, name: str, st: Stat) -> pyfuse3.EntryAttributes:
-        ino, _ = self._node_for(parent, name)
-        self._hold(ino)
-        self._touch(parent, ino)
-        return self._attrs(ino, st)
+        return self._attrs(self.inodes.entry(parent, name), st)
 
     def _attrs(self, ino: int, st: Stat, timeout: float | None = None) -> pyfuse3.EntryAttributes:
         attrs = pyfuse3.EntryAttributes()
@@ -435,23 +190,16 @@ class Operations(pyfuse3.Operations):
     def _stat(self, ino: int, path: Path) -> Stat:
         st = self.tree.stat(path)
         if st is None:
-            if ino in self._pending:
+            if ino in self.inodes.pending:
                 return Stat(False, 0, now_ns(), writable=True)
             raise pyfuse3.FUSEError(errno.ENOENT)
         return st
 
     # ---- names ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _escaped(parent: Path) -> bool:
-        """Whether names in this directory are stored names (escaped) or fixed names."""
-        if resources.owns(parent):  # snapshots/, content/, leases/: resources.py decides
-            return resources.escaped(parent)
-        return len(parent) == 1 or (len(parent) == 3 and parent[2] == LABELS)
-
     def _name(self, parent: Path, filename: bytes, *, creating: bool = False) -> str:
         """The stored name a file name in `parent` stands for."""
-        if not self._escaped(parent):
+        if not self.tree.escaped(parent):
             return sys.intern(B.dec(filename))  # a fixed name: one string for every node
         try:
             raw = names.decode(filename)
@@ -469,33 +217,29 @@ class Operations(pyfuse3.Operations):
         return B.dec(raw)
 
     def _filename(self, parent: Path, name: str) -> bytes:
-        return names.encode(B.enc(name)) if self._escaped(parent) else B.enc(name)
+        return names.encode(B.enc(name)) if self.tree.escaped(parent) else B.enc(name)
 
     # ---- lookups and attributes -----------------------------------------------------------
 
     @handler
     def lookup(self, parent: int, filename: bytes, ctx: Any = None) -> pyfuse3.EntryAttributes:
-        k = FIXED_FILENAMES.get(filename)
-        if k is not None:
-            directory = self._nodes.get(parent)
-            if directory is not None and directory.parent in self._collections:
-                # a field of an image or a container, the lookup asked for most: what
-                # _entry would do for it, without its steps for names that are nodes
-                st = self.tree.stat((*directory.path, FIXED_ENTRIES[k - 1]))
-                if st is None:
-                    raise pyfuse3.FUSEError(errno.ENOENT)
-                directory.fixed |= 1 << k
-                return self._attrs(parent + k, st)
+        fixed = self.inodes.fixed_lookup(parent, filename)
+        if fixed is not None:
+            # a field of an image or a container, the lookup asked for most: what _entry
+            # would do for it, without its steps for names that are nodes
+            st = self.tree.stat(fixed[1])
+            if st is None:
+                raise pyfuse3.FUSEError(errno.ENOENT)
+            return self._attrs(fixed[0], st)
         parent_path = self._path(parent)
         if filename in (b".", b".."):
-            ino = parent if filename == b"." else (self._parent(parent) or ROOT)
-            self._hold(ino)
+            ino = parent if filename == b"." else (self.inodes.parent(parent) or ROOT)
+            self.inodes.hold(ino)
             return self._attrs(ino, self._stat(ino, self._path(ino)))
         name = self._name(parent_path, filename)
-        ino = self._child(parent, name)
         st = self.tree.stat((*parent_path, name))
         if st is None:
-            if ino is None or ino not in self._pending:
+            if self.inodes.child(parent, name) not in self.inodes.pending:
                 raise pyfuse3.FUSEError(errno.ENOENT)
             st = Stat(False, 0, now_ns(), writable=True)
         return self._entry(parent, name, st)
@@ -503,18 +247,7 @@ class Operations(pyfuse3.Operations):
     async def forget(self, inode_list: list[tuple[int, int]]) -> None:  # type: ignore[override]
         try:
             for ino, count in inode_list:
-                node = self._nodes.get(ino)
-                if node is None:
-                    held = self._held(ino) if self._listed else None
-                    if held is not None:
-                        held[0].release(held[1], count)
-                        self._release_if_dead(held[0])
-                    continue
-                if ino == ROOT:
-                    continue
-                node.lookups -= count
-                if node.lookups <= 0:
-                    self._drop(ino)
+                self.inodes.forget(ino, count)
         except Exception:  # forget must never raise
             log.exception("forget")
 
@@ -537,7 +270,7 @@ class Operations(pyfuse3.Operations):
         if fields_.update_size:
             if st.is_dir:
                 raise pyfuse3.FUSEError(errno.EISDIR)
-            if ino not in self._pending:
+            if ino not in self.inodes.pending:
                 self.tree.writable_field(path)
             if attr.st_size != 0:
                 raise InvalidArgument("a value is changed by writing it, not by truncating")
@@ -556,7 +289,7 @@ class Operations(pyfuse3.Operations):
         return self._open(ino, self._writable_field(ino, path))
 
     def _writable_field(self, ino: int, path: Path) -> fields.Field:
-        if ino in self._pending:
+        if ino in self.inodes.pending:
             return fields.Field("label", "label", label_key=path[-1])
         return self.tree.writable_field(path)
 
@@ -573,25 +306,23 @@ class Operations(pyfuse3.Operations):
         """A new file in a labels directory is a new label, stored when a value is written."""
         parent_path = self._path(parent)
         self.tree.check_writable()
-        if resources.owns(parent_path):  # resources.py: nothing is created in its views
-            raise pyfuse3.FUSEError(errno.EPERM)
-        if len(parent_path) != 3 or parent_path[2] != LABELS:
+        if self.tree.kind(parent_path) != SUBDIR or not self.tree.creatable(parent_path):
             raise pyfuse3.FUSEError(errno.EPERM)
         key = self._name(parent_path, filename, creating=True)
         path = (*parent_path, key)
         st = self.tree.stat(path)
         if st is None and self.tree.stat(parent_path) is None:
             raise pyfuse3.FUSEError(errno.ENOENT)
-        ino, _ = self._node_for(parent, key)
+        ino, _ = self.inodes.node_for(parent, key)
         if st is not None:
             if flags & os.O_EXCL:
                 raise pyfuse3.FUSEError(errno.EEXIST)
         else:
-            self._pending.add(ino)
+            self.inodes.pending.add(ino)
             st = Stat(False, 0, now_ns(), writable=True)
         field = self._writable_field(ino, path)
         info = self._open(ino, field)
-        self._hold(ino)
+        self.inodes.hold(ino)
         return info, self._attrs(ino, st)
 
     @handler
@@ -599,7 +330,7 @@ class Operations(pyfuse3.Operations):
         handle = self._files[fh]
         if handle.data is None or handle.field is not None:
             path = self._path(handle.ino)
-            handle.data = b"" if handle.ino in self._pending else self.tree.read(path)
+            handle.data = b"" if handle.ino in self.inodes.pending else self.tree.read(path)
         return handle.data[off : off + size]
 
     @handler
@@ -628,14 +359,14 @@ class Operations(pyfuse3.Operations):
         except MetafsError as exc:
             try:
                 path = "/".join(self._path(handle.ino))
-            except pyfuse3.FUSEError:
+            except (pyfuse3.FUSEError, MetafsError):
                 path = f"inode {handle.ino}"
             log.warning("%s: a value left incomplete at close was not stored: %s", path, exc)
         finally:
-            if handle.ino in self._pending and not any(
+            if handle.ino in self.inodes.pending and not any(
                 h.ino == handle.ino for h in self._files.values()
             ):
-                self._pending.discard(handle.ino)
+                self.inodes.pending.discard(handle.ino)
 
     def _settle(self, handle: FileHandle, *, final: bool) -> None:
         """Commit the buffer if it holds a complete value; refuse it if it never can."""
@@ -659,23 +390,25 @@ class Operations(pyfuse3.Operations):
             handle.buffer = b""
             raise
         handle.committed = value
-        self._pending.discard(handle.ino)
+        self.inodes.pending.discard(handle.ino)
         self._changed(handle.ino, removed=value == "" and handle.field.kind == "label")
 
     def _changed(self, ino: int, *, removed: bool = False) -> None:
-        """After a change through the mount: drop what the kernel caches of the touched files."""
+        """After a change through the mount: drop what the kernel caches of the touched file,
+        and of the files of its object that the view says the change makes stale."""
         if self.notifier is None:
             return
-        node = self._nodes.get(ino)
+        node = self.inodes.node(ino)
         if removed and node is not None:
             self.notifier.entry(node.parent, self._filename(self._path(node.parent), node.name))
         self.notifier.inode(ino)
         path = self._path(ino)
+        view = self.tree.view(path)
         obj = ino
-        for _ in range(len(path) - 2):
-            obj = self._parent(obj)
-        for name in ("updatedat", LABELS):
-            sibling = self._fixed(obj, name)
+        for _ in range(len(path) - view.depth):
+            obj = self.inodes.parent(obj)
+        for name in view.invalidates:
+            sibling = self.inodes.fixed(obj, name)
             if sibling is not None:
                 self.notifier.inode(sibling)
         self.notifier.inode(obj)
@@ -695,7 +428,7 @@ class Operations(pyfuse3.Operations):
     @handler
     def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
         handle = self._dirs[fh]
-        if len(handle.path) == 1 and handle.path[0] in OBJECT_COLLECTIONS:
+        if self.tree.kind(handle.path) == TOP and self.tree.views[handle.path[0]].listed:
             self._readdir_collection(handle, start_id, token)
             return
         if start_id == handle.offset:
@@ -703,18 +436,18 @@ class Operations(pyfuse3.Operations):
         else:  # seekdir() elsewhere, or a rewind: count from the start
             offset, after = 0, None
         unknown_dir = Stat(True)
-        for name, st in self.tree.list(handle.path, after):
+        for name, st in self.tree.entries(handle.path, after):
             offset += 1
             if offset <= start_id:
                 continue
-            ino, made = self._node_for(handle.ino, name)
+            ino, made = self.inodes.node_for(handle.ino, name)
             # a resource directory (st None) has its attributes read when they are asked for
             attrs = self._attrs(ino, unknown_dir, 0) if st is None else self._attrs(ino, st)
             if not pyfuse3.readdir_reply(token, self._filename(handle.path, name), attrs, offset):
                 if made:
-                    self._drop(ino)
+                    self.inodes.drop(ino)
                 return
-            self._hold(ino)
+            self.inodes.hold(ino)
             handle.offset, handle.last = offset, name
 
     def _readdir_collection(
@@ -725,44 +458,20 @@ class Operations(pyfuse3.Operations):
         a node is given as a listed entry (listing.py), and a name the kernel holds keeps its
         number from one listing to the next."""
         listed = self.tree.listing(handle.path[0])
-        listing = self._listing(handle.ino, listed)
-        earlier = any(other.parent == handle.ino and other is not listing for other in self._listed)
-        kids = self._nodes[handle.ino].kids or {}
         start = start_id
         if start_id == handle.offset and handle.last is not None:
             start = bisect_right(listed, B.enc(handle.last), key=B.enc)
         # An object directory has its attributes read when they are asked for (timeout 0), so
         # all are listed with the same attributes but the inode number.
         attrs = self._attrs(0, Stat(True), 0)
-        for i in range(start, len(listed)):
+        entries = self.inodes.listed_entries(handle.ino, listed, start)
+        for i, ino in enumerate(entries, start):
             name = listed[i]
-            ino = kids.get(name)
-            held = None
-            if ino is None:
-                held = listing, i
-                if earlier and not listing.counts[i]:  # an older listing may hold the name
-                    held = self._held_named(handle.ino, name, i) or held
-                if not held[0].base:
-                    self._next_ino = held[0].number(self._next_ino)
-                ino = held[0].ino(held[1])
             attrs.st_ino = ino
             filename = names.encode(name.encode("utf-8", "surrogateescape"))  # a stored name
             if not pyfuse3.readdir_reply(token, filename, attrs, i + 1):
-                return
-            if held is None:  # not moved up for the sweep: a listing is no use of the entries
-                self._nodes[ino].lookups += 1
-            else:
-                held[0].hold(held[1])
+                return  # the entry is not held: the iteration stops here
             handle.offset, handle.last = i + 1, name
-
-    def _listing(self, parent: int, listed: list[str]) -> Listing:
-        """The listing of these names, made if new."""
-        for listing in self._listed:
-            if listing.names is listed and listing.parent == parent:
-                return listing
-        listing = Listing(parent, STRIDE, listed)
-        self._listed.append(listing)
-        return listing
 
     @handler
     def releasedir(self, fh: int) -> None:
@@ -778,7 +487,7 @@ class Operations(pyfuse3.Operations):
         name = self._name(parent_path, filename, creating=True)
         path = (*parent_path, name)
         self.tree.mkdir(path)
-        self._unlink_node(parent, name)  # a fresh inode for the new object
+        self.inodes.unlink(parent, name)  # a fresh inode for the new object
         return self._entry(parent, name, self._stat(0, path))
 
     @handler
@@ -786,18 +495,18 @@ class Operations(pyfuse3.Operations):
         parent_path = self._path(parent)
         name = self._name(parent_path, filename)
         self.tree.rmdir((*parent_path, name))
-        self._unlink_node(parent, name)
+        self.inodes.unlink(parent, name)
 
     @handler
     def unlink(self, parent: int, filename: bytes, ctx: Any) -> None:
         parent_path = self._path(parent)
         name = self._name(parent_path, filename)
-        ino = self._child(parent, name)
-        if ino in self._pending and self.tree.stat((*parent_path, name)) is None:
-            self._pending.discard(ino)
+        ino = self.inodes.child(parent, name)
+        if ino in self.inodes.pending and self.tree.stat((*parent_path, name)) is None:
+            self.inodes.pending.discard(ino)
         else:
             self.tree.unlink((*parent_path, name))
-        self._unlink_node(parent, name)
+        self.inodes.unlink(parent, name)
 
     @handler
     def rename(
@@ -810,13 +519,10 @@ class Operations(pyfuse3.Operations):
         new_name = self._name(new_parent, new, creating=True)
         replace = not flags & pyfuse3.RENAME_NOREPLACE
         self.tree.rename((*old_parent, old_name), (*new_parent, new_name), replace=replace)
-        ino = self._unlink_node(parent_old, old_name)
-        self._unlink_node(parent_new, new_name)
+        ino = self.inodes.unlink(parent_old, old_name)
+        self.inodes.unlink(parent_new, new_name)
         if ino is not None:
-            node = self._nodes[ino]
-            node.parent, node.name = parent_new, new_name
-            self._repath(node, (*new_parent, new_name))
-            self._link(parent_new, new_name, ino)
+            self.inodes.move(ino, parent_new, new_name)
             self._changed(ino)
 
     @handler
@@ -849,7 +555,7 @@ class Operations(pyfuse3.Operations):
 
     def _xattr_target(self, ino: int, name: bytes) -> tuple[Path, str] | None:
         path = self._path(ino)
-        if len(path) != 2 or not name.startswith(XATTR_PREFIX):
+        if self.tree.kind(path) not in XATTR_KINDS or not name.startswith(XATTR_PREFIX):
             return None
         return path, B.dec(name[len(XATTR_PREFIX) :])
 
@@ -866,7 +572,7 @@ class Operations(pyfuse3.Operations):
     @handler
     def listxattr(self, ino: int, ctx: Any = None) -> list[bytes]:
         path = self._path(ino)
-        if len(path) != 2:
+        if self.tree.kind(path) not in XATTR_KINDS:
             return []
         return [XATTR_PREFIX + B.enc(key) for key in self.tree.labels(path)]
 
@@ -892,7 +598,7 @@ class Operations(pyfuse3.Operations):
         if self.notifier is None:
             return
         self.notifier.inode(obj)
-        labels = self._fixed(obj, LABELS)
+        labels = self.inodes.fixed(obj, LABELS)
         if labels is None:
             return
         self.notifier.inode(labels)

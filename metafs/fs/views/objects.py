@@ -1,0 +1,314 @@
+"""What images/ and containers/ share: writable objects with fields, labels and times.
+
+```
+<collection>/<name>/<field>...             one file per field (the view's `fields`)
+<collection>/<name>/labels/<key>           one file per label, read-write
+<collection>/<name>/createdat updatedat    read-only
+```
+
+Every method runs in one store transaction; every accepted change is exactly one write
+transaction. What was read is kept until the store's next commit, by any process: one `cat`
+asks for the same object three times (lookup, open, read), `grep -r` for each of its files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+from ... import buckets as B
+from ...codec import format_time
+from ...containers import Container
+from ...errors import AlreadyExists, InvalidArgument, NotFound
+from ...images import Image
+from ...store import Txn
+from ..fields import Field
+from ..names import LongName
+from ..view import (
+    ENTRY,
+    FILE,
+    LABELS,
+    SUBDIR,
+    Context,
+    NotPermitted,
+    Path,
+    Stat,
+    View,
+    after_in,
+    classify,
+)
+
+TIMES = ("createdat", "updatedat")
+CACHED_OBJECTS = 256
+
+Obj = TypeVar("Obj", Image, Container)
+
+
+class ObjectView(View, Generic[Obj]):
+    """A collection of store objects whose directories hold field files, labels/ and times."""
+
+    fields: dict[str, Field] = {}  # the writable fields, in listing order
+    fixed_once_set: tuple[str, ...] = ()  # writable while empty, then fixed
+    listed = True
+    invalidates = ("updatedat", LABELS)
+
+    def __init__(self, context: Context) -> None:
+        super().__init__(context)
+        self.context = context
+        self.store = context.store
+        self.namespace = context.namespace
+        self._objects: OrderedDict[str, Shown | None] = OrderedDict()
+        self._listing: list[str] | None = None
+        self._listed_at = 0.0  # when the listing was last asked for
+        self._generation = -1
+
+    # ---- what a kind of object is: for images.py and containers.py ------------------------
+
+    def load(self, tx: Txn, name: str) -> Obj | None:
+        """The object called `name`, None if there is none."""
+        raise NotImplementedError
+
+    def names(self, tx: Txn, start: str | None) -> Iterator[str]:
+        """The names of the collection in bolt's (bytewise) order, from `start` on."""
+        raise NotImplementedError
+
+    def text(self, obj: Obj, field: str) -> str | None:
+        """The text of a field file besides the times, None if the object has no such field."""
+        raise NotImplementedError
+
+    def store_field(self, tx: Txn, name: str, field: str, value: str) -> None:
+        raise NotImplementedError
+
+    def store_label(self, tx: Txn, name: str, key: str, value: str) -> None:
+        raise NotImplementedError
+
+    def store_labels(self, tx: Txn, name: str, labels: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    # ---- reading ------------------------------------------------------------------------
+
+    # The reads below are the hot paths (a lookup, a getattr, a read): they test the length of
+    # a path where `classify` would say the same, a call less.
+
+    def stat(self, path: Path) -> Stat | None:
+        if len(path) == 1:
+            return Stat(True, mtime=self.started)
+        shown = self._shown(path[1])
+        file = shown.file(path[2:]) if shown is not None else None
+        return None if file is None else file[0]
+
+    def entries(self, path: Path, after: str | None = None) -> Iterator[tuple[str, Stat | None]]:
+        shown = self._shown(path[1])
+        if shown is None:
+            raise NotFound("/".join(path))
+        if len(path) == 2:
+            names = after_in([*self.fields, LABELS, *TIMES], after)
+        else:
+            names = sorted(shown.obj.labels, key=B.enc)
+            if after is not None:
+                names = [n for n in names if B.enc(n) > B.enc(after)]
+        for name in names:
+            file = shown.file((*path[2:], name))
+            if file is not None:
+                yield name, file[0]
+
+    def listing(self) -> list[str]:
+        """So that `ls` (which asks in ~200-entry pieces) reads the store once."""
+        self._current()
+        self._listed_at = time.monotonic()
+        names = self._listing
+        if names is None:
+            with self.store.read() as tx:
+                names = self._listing = list(self._names(tx, None))
+        return names
+
+    def drop_idle(self, idle: float) -> None:
+        """One listing of 100k names is ~10 MB."""
+        if time.monotonic() - self._listed_at > idle:
+            self._listing = None
+
+    def read(self, path: Path) -> bytes:
+        shown = self._shown(path[1]) if len(path) >= 3 else None
+        file = shown.file(path[2:]) if shown is not None else None
+        if file is None or file[1] is None:
+            raise NotFound("/".join(path))
+        return file[1]
+
+    def resolve(self, path: Path, long: LongName) -> str | None:
+        with self.store.read() as tx:
+            if len(path) == 1:
+                candidates: Iterator[str] = self._names(tx, None, start=B.dec(long.prefix))
+            else:
+                obj = self._object(path[1])
+                candidates = iter(obj.labels if obj is not None else ())
+            for name in candidates:
+                raw = B.enc(name)
+                if long.matches(raw):
+                    return name
+                if len(path) == 1 and not raw.startswith(long.prefix):
+                    return None
+        return None
+
+    def labels(self, path: Path) -> dict[str, str]:
+        obj = self._object(path[1])
+        if obj is None:
+            raise NotFound("/".join(path))
+        return obj.labels
+
+    # ---- writing ------------------------------------------------------------------------
+
+    def writable_field(self, path: Path) -> Field:
+        self.check_writable()
+        kind = classify(path, self)
+        if kind == ENTRY:  # labels/<key>
+            return Field("label", "label", label_key=path[3])
+        if kind == FILE:
+            field = self.fields.get(path[2])
+            if field is not None:
+                if path[2] in self.fixed_once_set:
+                    obj = self._object(path[1])
+                    if obj is not None and self.text(obj, path[2]):
+                        raise NotPermitted(f"{path[2]} is fixed once set")
+                return field
+        raise NotPermitted(f"{'/'.join(path)} is read-only")
+
+    def commit(self, path: Path, value: str) -> None:
+        self.check_writable()
+        with self.store.write() as tx:
+            if classify(path, self) == ENTRY:
+                self.store_label(tx, path[1], path[3], value)
+            else:
+                self.store_field(tx, path[1], path[2], value)
+
+    def creatable(self, path: Path) -> bool:
+        self.check_writable()
+        return classify(path, self) == SUBDIR
+
+    def set_label(self, path: Path, key: str, value: str) -> None:
+        self.check_writable()
+        if not key:
+            raise InvalidArgument("label key must not be empty")
+        with self.store.write() as tx:
+            self.store_label(tx, path[1], key, value)
+
+    def remove_label(self, path: Path, key: str) -> None:
+        self.check_writable()
+        with self.store.write() as tx:
+            obj = self.load(tx, path[1])
+            if obj is None or key not in obj.labels:
+                raise NotFound(f"label {key!r}")
+            self.store_label(tx, path[1], key, "")
+
+    def unlink(self, path: Path) -> None:
+        if classify(path, self) == ENTRY:
+            self.remove_label(path[:2], path[3])
+            return
+        self.check_writable()
+        raise NotPermitted(f"{'/'.join(path)} cannot be absent")
+
+    def rename(self, old: Path, new: Path, *, replace: bool = True) -> None:
+        """A label within one object; anything else is refused."""
+        self.check_writable()
+        if old[:-1] != new[:-1]:
+            raise NotPermitted("only renames within one directory")
+        if classify(old, self) == ENTRY:
+            self._rename_label(old[1], old[3], new[3], replace)
+            return
+        raise NotPermitted(f"{'/'.join(old)} cannot be renamed")
+
+    # ---- helpers ------------------------------------------------------------------------
+
+    def _current(self) -> None:
+        """Forget what was read before the store's last commit."""
+        generation = self.store.generation()
+        if generation != self._generation:
+            self._objects.clear()
+            self._listing = None
+            self._generation = generation
+
+    def _object(self, name: str) -> Obj | None:
+        shown = self._shown(name)
+        return None if shown is None else shown.obj  # type: ignore[return-value]
+
+    def _shown(self, name: str) -> Shown | None:
+        """The object and its files as the store holds them now (cached while no commit
+        happens)."""
+        self._current()
+        if name in self._objects:
+            self._objects.move_to_end(name)
+            return self._objects[name]
+        with self.store.read() as tx:
+            obj = self.load(tx, name)
+        shown = None if obj is None else Shown(self, obj)
+        self._objects[name] = shown
+        if len(self._objects) > CACHED_OBJECTS:
+            self._objects.popitem(last=False)
+        return shown
+
+    def _names(self, tx: Txn, after: str | None, start: str | None = None) -> Iterator[str]:
+        previous = after
+        for name in self.names(tx, after if after is not None else start):
+            if name != previous:  # an image and a draft of the same name show once
+                yield name
+            previous = name
+
+    def _rename_label(self, name: str, old: str, new: str, replace: bool) -> None:
+        with self.store.write() as tx:
+            obj = self.load(tx, name)
+            if obj is None or old not in obj.labels:
+                raise NotFound(f"label {old!r}")
+            if new in obj.labels and not replace:
+                raise AlreadyExists(f"label {new!r}")
+            if old == new:
+                return
+            labels = {k: v for k, v in obj.labels.items() if k != old}
+            labels[new] = obj.labels[old]
+            self.store_labels(tx, name, labels)
+
+    def field_text(self, obj: Obj, field: str) -> str | None:
+        if field == "createdat":
+            return format_time(obj.created_at)
+        if field == "updatedat":
+            return format_time(obj.updated_at)
+        return self.text(obj, field)
+
+
+class Shown:
+    """An object, and its directories and files as the mount shows them, each made when
+    first asked for."""
+
+    __slots__ = ("obj", "view", "_files")
+
+    def __init__(self, view: ObjectView, obj: Image | Container) -> None:
+        self.obj = obj
+        self.view = view
+        when = obj.updated_at
+        directory = (Stat(True, mtime=when, ctime=when), None)
+        self._files: dict[Path, tuple[Stat, bytes | None]] = {
+            (): directory,
+            (LABELS,): directory,
+        }
+
+    def file(self, sub: Path) -> tuple[Stat, bytes | None] | None:
+        """The stat of the directory or file at `sub` (below the object's directory), and a
+        file's contents; None if there is none."""
+        file = self._files.get(sub)  # not try/except: most files are asked for a first time
+        if file is not None:
+            return file
+        text = None
+        if len(sub) == 1:
+            text = self.view.field_text(self.obj, sub[0])
+        elif len(sub) == 2 and sub[0] == LABELS:
+            text = self.obj.labels.get(sub[1])
+        if text is None:
+            return None
+        data = B.enc(text) + b"\n"
+        fixed = sub[0] in TIMES or (sub[0] in self.view.fixed_once_set and bool(text))
+        when = self.obj.updated_at
+        file = self._files[sub] = (
+            Stat(False, len(data), when, when, not (self.view.readonly or fixed)),
+            data,
+        )
+        return file
