@@ -1,45 +1,55 @@
 """`--containerd` and its options: read a running containerd instead of a store.
 
 Where that containerd is follows ctr: `--address`, else `$CONTAINERD_ADDRESS`, else
-`<state>/containerd.sock`; the namespace is `-n`, else `$CONTAINERD_NAMESPACE`, else "default".
+`<state>/containerd.sock`. The namespace is the usual one (`-n`, else `$METAFS_NAMESPACE`, else
+ctr's `$CONTAINERD_NAMESPACE`, else "default").
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
-from ..live.api import DEFAULT_ROOT, DEFAULT_STATE, Containerd, default_namespace
-from ..live.tasks import Roots
+from ..live import DEFAULT_ROOT, DEFAULT_STATE
+
+if TYPE_CHECKING:  # the rest loads grpc: only for the commands that use it
+    from ..live.api import Containerd
+    from ..live.tasks import Roots
 
 
-def add_options(parser: argparse.ArgumentParser) -> None:
+def add_options(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
+    """The options before the command, or (`sub`) after `mount` too, where they override."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if sub else value
+
     group = parser.add_argument_group("a live node (see docs/live.md)")
     group.add_argument(
         "--containerd",
         action="store_true",
+        default=default(False),
         help="read the running containerd: its live metadata and its tasks",
     )
     group.add_argument(
-        "--root", default=DEFAULT_ROOT, help=f"containerd's root dir (default {DEFAULT_ROOT})"
+        "--root",
+        default=default(DEFAULT_ROOT),
+        help=f"containerd's root dir (default {DEFAULT_ROOT})",
     )
     group.add_argument(
-        "--state", default=DEFAULT_STATE, help=f"containerd's state dir (default {DEFAULT_STATE})"
+        "--state",
+        default=default(DEFAULT_STATE),
+        help=f"containerd's state dir (default {DEFAULT_STATE})",
     )
     group.add_argument(
         "--address",
-        default=None,
+        default=default(None),
         help="containerd's socket (default: $CONTAINERD_ADDRESS, else STATE/containerd.sock)",
     )
 
 
 def resolve(args: argparse.Namespace) -> None:
-    """Fill in the namespace by the rule of the store or of containerd, and the address."""
-    if args.namespace is None:
-        if args.containerd:
-            args.namespace = default_namespace()
-        else:
-            args.namespace = os.environ.get("METAFS_NAMESPACE") or "default"
+    """Fill in the socket's address by ctr's rule."""
     if args.address is None:
         env = os.environ.get("CONTAINERD_ADDRESS")
         args.address = (
@@ -48,8 +58,13 @@ def resolve(args: argparse.Namespace) -> None:
 
 
 def client(args: argparse.Namespace) -> Containerd:
+    from ..live.api import Containerd
+
     return Containerd(args.address, args.namespace)
 
 
 def roots(args: argparse.Namespace) -> Roots:
+    from ..live.tasks import Roots
+
     return Roots(args.state, args.runc_root, args.proc_root, args.cgroup_root)
+

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgument, MetafsError, NotFound
-from ..live import tasks
-from ..live.api import NotAnswering
-from ..live.proto import runc_pb2
+from ..live import CGROUP_MOUNT
 from . import live
 from .formats import emit, warn
 from .options import add_ls_verb
 from .tables import tabwrite
+
+if TYPE_CHECKING:  # grpc loads with the commands that need it
+    from ..live.tasks import Task
 
 PROCESS_DETAILS = "containerd.runc.v1.ProcessDetails"
 
@@ -35,9 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="runc's state root (default: the task's own options, else /run/containerd/runc)",
     )
     group.add_argument("--proc-root", default="/proc", help="where /proc is (default /proc)")
-    group.add_argument(
-        "--cgroup-root", default=tasks.CGROUP_MOUNT, help="where the cgroups are mounted"
-    )
+    group.add_argument("--cgroup-root", default=CGROUP_MOUNT, help="where the cgroups are mounted")
     verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
     add_ls_verb(
         verbs,
@@ -60,7 +60,10 @@ def _need_containerd(args: argparse.Namespace) -> None:
         raise InvalidArgument("tasks exist only in a running containerd: use --containerd")
 
 
-def _list(args: argparse.Namespace) -> list[tasks.Task]:
+def _list(args: argparse.Namespace) -> list[Task]:
+    from ..live import tasks
+    from ..live.api import NotAnswering
+
     try:
         with live.client(args) as client:
             return tasks.api_tasks(client)
@@ -113,6 +116,8 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 def _info(info) -> str:
     """What ctr prints for a process's info: "-" for none, else the Go value it decodes to."""
+    from ..live.proto import runc_pb2
+
     if not info.type_url:
         return "-"
     if info.type_url.removeprefix("types.containerd.io/") == PROCESS_DETAILS:

@@ -25,8 +25,6 @@ from google.protobuf.message import Message
 from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, MetafsError, NotFound
 from .proto import events_pb2, task_pb2, tasks_pb2, version_pb2
 
-DEFAULT_STATE = "/run/containerd"
-DEFAULT_ROOT = "/var/lib/containerd"
 API_MAJOR = "1"  # containerd 1.x serves the v1 services this client speaks
 
 R = TypeVar("R", bound=Message)
@@ -55,23 +53,6 @@ _CODES: dict[grpc.StatusCode, type[MetafsError]] = {
     grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
 }
-
-
-def default_address(state: str | None = None) -> str:
-    """ctr's rule: `$CONTAINERD_ADDRESS`, else the socket in containerd's state directory."""
-    if state is None and (env := os.environ.get("CONTAINERD_ADDRESS")):
-        return env.removeprefix("unix://")
-    return os.path.join(state or DEFAULT_STATE, "containerd.sock")
-
-
-def default_namespace() -> str:
-    """ctr's rule: `$CONTAINERD_NAMESPACE`, else "default"."""
-    return os.environ.get("CONTAINERD_NAMESPACE") or "default"
-
-
-def status_name(status: int) -> str:
-    """ "RUNNING", as ctr prints a task's status."""
-    return task_pb2.Status.Name(status)  # type: ignore[arg-type]
 
 
 class Containerd:

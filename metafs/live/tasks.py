@@ -28,12 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..codec import format_time
+from . import CGROUP_MOUNT, DEFAULT_RUNC_ROOT
 from .api import Containerd, NotAnswering
 from .proto import task_pb2
 
 RUNTIME_V2 = "io.containerd.runtime.v2.task"
-DEFAULT_RUNC_ROOT = "/run/containerd/runc"
-CGROUP_MOUNT = "/sys/fs/cgroup"
 STATUSES = ("created", "running", "paused", "pausing", "stopped", "unknown")
 
 
