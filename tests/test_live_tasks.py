@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -189,3 +190,25 @@ def test_live_tasks_read_when_asked(tasks: LiveNode) -> None:
         "run-1": ("running", None),
     }
     assert offline.pids("run-1") == [found["run-1"].pid]
+
+
+def test_events_stream_what_containerd_does(node: LiveNode) -> None:
+    """The event stream a cache can be dropped on: a task's exit arrives with its topic."""
+    from metafs.live.api import Containerd
+
+    seen: list[tuple[str, str]] = []
+    with Containerd(node.address, node.namespace) as client:
+        stream = client.events('topic=="/tasks/exit"')
+
+        def listen() -> None:
+            for envelope in stream:
+                seen.append((envelope.namespace, envelope.topic))
+                return
+
+        listener = threading.Thread(target=listen)
+        listener.start()
+        time.sleep(0.2)  # subscribed before the task runs
+        node.run("exit-3", "sh", "-c", "exit 3")
+        listener.join(timeout=10)
+        stream.close()
+    assert seen == [(node.namespace, "/tasks/exit")]
