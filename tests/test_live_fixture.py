@@ -94,3 +94,12 @@ def test_a_reused_pid_is_stopped(roots: Roots) -> None:
         assert state_task(roots, "default", "run-1").status == "stopped"
     finally:
         stat.write_text(original)
+
+
+def test_no_task_prints_the_header_ctr_printed(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "metafs", "--containerd", "--state", str(tmp_path), "tasks", "ls"],
+        capture_output=True, text=True, env=env(), timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0
+    assert done.stdout == (CAPTURE / "task-ls.after-delete.txt").read_text()
