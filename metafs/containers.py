@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from . import buckets as B
-from . import gc, validation
+from . import validation
 from .codec import SPEC_TYPE_URL, AnyValue, decode_time, now_ns
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
 from .store import Bucket, Txn
@@ -210,7 +210,7 @@ class Containers:
         if containers is None or not cid or containers.bucket(B.enc(cid)) is None:
             raise NotFound(self._describe(cid))
         containers.delete_bucket(B.enc(cid))
-        gc.schedule(self.tx, self.namespace)
+        self.tx.mark_dirty(self.namespace)
 
 
 def _read(cid: str, bucket: Bucket) -> Container:

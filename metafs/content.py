@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import buckets as B
-from . import gc, validation
+from . import validation
 from .codec import decode_time, now_ns, put_varint, read_varint
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
 from .store import Bucket, Txn
@@ -149,7 +149,7 @@ class Content:
         collected when the transaction commits, as containerd's collector does after a delete."""
         self._bucket(digest)
         self._blobs().delete_bucket(B.enc(digest))
-        gc.schedule(self.tx, self.namespace)
+        self.tx.mark_dirty(self.namespace)
 
     # -- ingests (read-only) --
 

@@ -38,6 +38,13 @@ class InvalidArgument(MetafsError):
     kind = "invalid argument"
 
 
+class PermissionDenied(MetafsError):
+    """The operating system refuses access (a store the user may not read or write)."""
+
+    errno = _errno.EACCES
+    kind = "permission denied"
+
+
 class FailedPrecondition(MetafsError):
     """The object is in a state that forbids the operation (a non-empty namespace, say)."""
 
@@ -46,14 +53,14 @@ class FailedPrecondition(MetafsError):
 
 
 class StoreFull(MetafsError):
-    """The LMDB map cannot grow any further (its limit, or the disk, is reached)."""
+    """The store has no room left (its size limit, or the disk's, is reached)."""
 
     errno = _errno.ENOSPC
     kind = "no space left in store"
 
 
 class Conflict(MetafsError):
-    """Another process committed while a transaction was being replayed after a map resize."""
+    """Another writer committed while a transaction was replayed (after an LMDB map resize)."""
 
     errno = _errno.EAGAIN
     kind = "conflict, try again"

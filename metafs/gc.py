@@ -30,8 +30,17 @@ from dataclasses import dataclass, field
 
 from . import buckets as B
 from . import snapshots as snapshot_records
-from .codec import decode_time, format_time, now_ns, parse_time
-from .errors import InvalidArgument, MetafsError, NotFound, describe
+from .codec import decode_time, format_time, now_ns
+from .errors import InvalidArgument, NotFound, describe
+from .gclabels import (
+    LABEL_EXPIRE,
+    LABEL_FLAT,
+    LABEL_REF_CONTENT,
+    LABEL_REF_PREFIX,
+    LABEL_REF_SNAPSHOT,
+    LABEL_ROOT,
+    parse_expiry,
+)
 from .store import Bucket, Txn
 
 LEASE = "lease"
@@ -40,14 +49,8 @@ INGEST = "ingest"
 CONTENT = "content"
 KINDS = (LEASE, SNAPSHOT, INGEST, CONTENT)  # the order of what a collection removes
 
-LABEL_ROOT = "containerd.io/gc.root"
-LABEL_REF_CONTENT = "containerd.io/gc.ref.content"
-LABEL_REF_SNAPSHOT = "containerd.io/gc.ref.snapshot."
-LABEL_EXPIRE = "containerd.io/gc.expire"
-LABEL_FLAT = "containerd.io/gc.flat"
-
 _ROOT = LABEL_ROOT.encode()
-_REF = b"containerd.io/gc.ref."
+_REF = LABEL_REF_PREFIX.encode()
 _REF_CONTENT = LABEL_REF_CONTENT.encode()
 _REF_SNAPSHOT = LABEL_REF_SNAPSHOT.encode()
 _EXPIRE = LABEL_EXPIRE.encode()
@@ -90,22 +93,6 @@ def collect(
         for node in garbage:
             _remove(tx, namespace, node)
     return [_resource(node) for node in garbage]
-
-
-def schedule(tx: Txn, namespace: str) -> None:
-    """Collect `namespace` in this write transaction, once, just before it commits."""
-    tx.before_commit(("metafs.gc", namespace), lambda: collect(tx, namespace))
-
-
-def parse_expiry(value: str | bytes | None) -> int | None:
-    """A `containerd.io/gc.expire` value in Unix nanoseconds; None when absent or when it does
-    not parse (containerd then ignores it: the lease never expires)."""
-    if value is None:
-        return None
-    try:
-        return parse_time(B.dec(value) if isinstance(value, bytes) else value)
-    except MetafsError:
-        return None
 
 
 @dataclass

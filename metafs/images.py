@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from . import buckets as B
-from . import gc, validation
+from . import validation
 from .codec import decode_time, now_ns, put_varint, read_varint
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
 from .store import Bucket, Txn
@@ -216,7 +216,7 @@ class Images:
         if images is None or images.bucket(B.enc(name)) is None:
             raise NotFound(self._describe(name))
         images.delete_bucket(B.enc(name))
-        gc.schedule(self.tx, self.namespace)
+        self.tx.mark_dirty(self.namespace)
 
     def rename(self, old: str, new: str) -> Image:
         """Move an image (or draft) to a new name in one step; created time is kept."""

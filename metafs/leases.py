@@ -12,13 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import buckets as B
-from . import gc, validation
+from . import validation
 from .codec import encode_time, format_time, now_ns
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
+from .gclabels import LABEL_EXPIRE, LABEL_FLAT, parse_expiry
 from .store import Bucket, Txn
-
-LABEL_EXPIRE = gc.LABEL_EXPIRE
-LABEL_FLAT = gc.LABEL_FLAT
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,7 @@ class Lease:
     def expires_at(self) -> int | None:
         """The expiry in Unix nanoseconds; None when there is none or it does not parse
         (containerd then keeps the lease)."""
-        return gc.parse_expiry(self.labels.get(LABEL_EXPIRE))
+        return parse_expiry(self.labels.get(LABEL_EXPIRE))
 
     @property
     def flat(self) -> bool:
@@ -150,7 +148,7 @@ class Leases:
         """Delete a lease; what only it held is collected when the transaction commits."""
         self._bucket(lease_id)
         self._leases().delete_bucket(B.enc(lease_id))
-        gc.schedule(self.tx, self.namespace)
+        self.tx.mark_dirty(self.namespace)
 
     def add_resource(self, lease_id: str, resource: LeaseResource) -> None:
         """Hold `resource` by the lease (it need not exist, as in containerd)."""

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import buckets as B
-from . import gc, validation
+from . import validation
 from .codec import now_ns, put_varint, read_varint
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from .store import Bucket, Txn
@@ -192,7 +192,7 @@ class Snapshots:
         if parent and self._snapshotter(snapshotter).bucket(parent) is None:
             raise NotFound(f"parent {self._describe(snapshotter, B.dec(parent))}")
         remove_record(self._snapshotter(snapshotter), B.enc(key))
-        gc.schedule(self.tx, self.namespace)
+        self.tx.mark_dirty(self.namespace)
 
     def _next_sequence(self, snapshotter: str, bucket: Bucket) -> int:
         """bolt's NextSequence of the snapshotter bucket, kept under metafs/sequences; the

@@ -40,6 +40,7 @@ def test_import_json_says_the_same(store, tmp_path):
 
 
 def test_import_replaces_what_was_there(store):
+    store.mkdir()  # an empty directory: a new store (a path that does not exist is refused)
     ok(store, "namespaces", "create", "leftover")
     ok(store, "import", "--namespace", "team-b", str(META_DB))
     assert ok(store, "namespaces", "ls", "-q") == "leftover\nteam-b\n"
@@ -49,6 +50,7 @@ def test_import_replaces_what_was_there(store):
 
 @pytest.mark.parametrize("damage", ["not bolt", "truncated", "corrupt meta", "empty"])
 def test_bad_files_are_refused_and_the_store_kept(store, tmp_path, damage):
+    store.mkdir()
     ok(store, "namespaces", "create", "kept")
     data = META_DB.read_bytes()
     bad = tmp_path / "bad.db"

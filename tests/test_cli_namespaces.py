@@ -18,6 +18,7 @@ def labels(store, name):
 @pytest.fixture
 def store(tmp_path):
     path = tmp_path / "store"
+    path.mkdir()  # an empty directory: a new store (a path that does not exist is refused)
     ok(path, "namespaces", "create", "default")
     return path
 

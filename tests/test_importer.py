@@ -38,9 +38,9 @@ def dump(store: Store) -> str:
 
 
 def raw(store: Store) -> list[tuple[bytes, bytes]]:
-    """Every LMDB key and value, for a byte-for-byte comparison."""
-    with store.env.begin() as txn:
-        return list(txn.cursor())
+    """Every stored key and value, for a byte-for-byte comparison."""
+    with store.read() as tx:
+        return list(tx._kv.items())
 
 
 def expected_namespace(name: str) -> list[str]:

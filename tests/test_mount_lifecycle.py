@@ -74,6 +74,7 @@ def test_mount_failure_is_reported(tmp_path):
 
 
 def test_sigterm_unmounts_cleanly_with_exit_status_0(tmp_path):
+    (tmp_path / "store").mkdir()
     mount = Mount(tmp_path / "store", tmp_path / "mnt")
     try:
         mount.proc.send_signal(signal.SIGTERM)
@@ -126,7 +127,7 @@ def test_unexpected_error_is_eio_logged_and_the_mount_survives(tmp_path):
         make_image(store, "broken:1")
         with store.write() as tx:  # a timestamp containerd could never have written
             path = (b"v1", NS.encode(), b"images", b"broken:1")
-            tx._put(bucket_prefix(path) + component(b"createdat", KEY), b"\x07garbage")
+            tx._writer().put(bucket_prefix(path) + component(b"createdat", KEY), b"\x07garbage")
     mount = Mount(store_dir, tmp_path / "mnt")
     try:
         result = mount.sh("cat images/broken:1/createdat")

@@ -1,4 +1,5 @@
-"""The store on a real LMDB environment: buckets, transactions, map growth, several processes."""
+"""The store: the bucket API and transactions on every engine (`ENGINES`); then what the LMDB
+engine adds on a real environment: map growth, several processes, page release."""
 
 from __future__ import annotations
 
@@ -21,9 +22,23 @@ REPO = Path(__file__).resolve().parents[1]
 DIGEST = "sha256:" + "ab" * 32
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "store") as s:
+def lmdb_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    return Store.open(tmp_path / "store")
+
+
+def memory_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    return Store.open("memory://")
+
+
+# Every engine the store runs on: each test taking the `store` fixture runs on each of them.
+# A new engine is one line here: a function making an empty store of it (it may start what
+# it needs through `request.getfixturevalue`).
+ENGINES = {"lmdb": lmdb_store, "memory": memory_store}
+
+
+@pytest.fixture(params=list(ENGINES))
+def store(request, tmp_path):
+    with ENGINES[request.param](request, tmp_path) as s:
         yield s
 
 
@@ -361,6 +376,28 @@ def test_bucket_api_matches_a_model(store, operations):
         ]
 
 
+def test_iterating_one_bucket_while_changing_others(store):
+    with store.write() as tx:
+        a = tx.root().create_bucket(b"a")
+        for i in range(30):
+            a.put(b"%03d" % i, b"v") if i % 3 else a.create_bucket(b"%03d" % i)
+        tx.root().create_bucket(b"0").put(b"k", b"v")
+        tx.root().create_bucket(b"c").put(b"k", b"v")
+    with store.write() as tx:
+        seen = []
+        for name, _value in tx.bucket(b"a").items():
+            seen.append(name)
+            tx.root().create_bucket_if_not_exists(b"b").put(name, b"x" * 300)
+            tx.root().create_bucket(b"0" + name)  # before the bucket iterated over
+            if name == b"010":
+                tx.root().delete_bucket(b"c")
+                tx.bucket(b"0").delete(b"k")
+        assert seen == [b"%03d" % i for i in range(30)]
+    with store.read() as tx:
+        assert [k for k, _ in tx.bucket(b"b").items()] == seen
+        assert tx.bucket(b"c") is None and tx.bucket(b"0").is_empty()
+
+
 # ---- transactions ---------------------------------------------------------------------------
 
 
@@ -409,14 +446,15 @@ def test_generation_counts_commits(store):
     assert store.generation() == g + 1
 
 
-def test_generation_counts_another_process_commits(store):
-    g = store.generation()
-    writer = run_python(WRITE_ONCE, str(store.path))
-    out, err = writer.communicate(timeout=60)
-    assert writer.returncode == 0, err
-    assert store.generation() == g + 1
-    with store.read() as tx:
-        assert tx.root().get(b"from") == b"elsewhere"
+def test_generation_counts_another_process_commits(tmp_path):
+    with Store.open(tmp_path / "s") as store:
+        g = store.generation()
+        writer = run_python(WRITE_ONCE, str(store.path))
+        out, err = writer.communicate(timeout=60)
+        assert writer.returncode == 0, err
+        assert store.generation() == g + 1
+        with store.read() as tx:
+            assert tx.root().get(b"from") == b"elsewhere"
 
 
 def test_read_only_store(tmp_path):
@@ -453,7 +491,7 @@ def test_map_full_grows_and_keeps_the_whole_transaction(tmp_path):
                 b.put(b"%06d" % i, value)
                 if i % 500 == 0:
                     b.put(b"x" * 500 + b"%06d" % i, value[:10])  # folded keys too
-        assert s.env.info()["map_size"] > 6 << 20
+        assert s.engine.env.info()["map_size"] > 6 << 20
     with Store.open(path, map_size=64 << 10) as s, s.read() as tx:
         items = list(tx.bucket(b"big").items())
         assert len(items) == 2004
@@ -627,7 +665,7 @@ def test_reader_process_follows_a_map_grown_by_another(tmp_path):
                 b = tx.bucket(b"big")
                 for i in range(1, 3000):
                     b.put(b"%06d" % i, b"y" * 1000)
-            assert s.env.info()["map_size"] >= 3 << 20
+            assert s.engine.env.info()["map_size"] >= 3 << 20
             reader.stdin.write("go\n")
             reader.stdin.flush()
             assert reader.stdout.readline().split() == ["3000", "1000"]
@@ -660,7 +698,7 @@ def test_release_pages_unmaps_what_was_read_and_reads_go_on(tmp_path):
             values = [v for _, v in tx.bucket(b"b").items()]
         read = _resident_file_kib()
         assert read - before > 10_000
-        store.release_pages()
+        store.engine.release_pages()
         assert read - _resident_file_kib() > 10_000
         with store.read() as tx:
             assert [v for _, v in tx.bucket(b"b").items()] == values

@@ -26,6 +26,7 @@ GROUPS = {
     "content": ("content",),
     "gc": ("gc",),
     "boltdb": ("import", "dump"),
+    "backup": ("backup", "check"),
     "mount": ("mount", "umount", "unmount"),
     "tasks": ("tasks", "task", "t"),
 }

@@ -102,7 +102,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     progress = None if args.quiet or not sys.stderr.isatty() else _Progress(sys.stderr)
     try:
-        with open_store(args) as store:
+        with open_store(args, create=True) as store:
             final = import_bolt(store, args.path, args.only_namespace, progress)
     finally:
         if progress is not None:

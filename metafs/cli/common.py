@@ -36,9 +36,10 @@ def default_namespace() -> str:
 def add_global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
-        type=Path,
+        type=str,  # a directory, or a SCHEME://... locator (a Path would fold its "//")
         default=None,
-        help="store directory (default: $METAFS_STORE, else $XDG_DATA_HOME/metafs)",
+        help="store directory (default: $METAFS_STORE, else $XDG_DATA_HOME/metafs); one that "
+        "does not exist is created only at the default location and by import",
     )
     parser.add_argument(
         "-n",
@@ -49,12 +50,25 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def store_path(args: argparse.Namespace) -> Path:
-    return args.store or default_store_path()
+def store_locator(args: argparse.Namespace) -> str:
+    """The store named by `--store` (else the default), as `metafs.engines.open_engine` takes
+    it: a `SCHEME://...` locator as given, a directory made absolute (the mount's daemon
+    changes its directory)."""
+    where = str(args.store or default_store_path())
+    if "://" in where:
+        return where
+    return os.path.abspath(where)
 
 
-def open_store(args: argparse.Namespace, *, readonly: bool = False) -> Store:
-    return Store.open(store_path(args), readonly=readonly)
+def open_store(
+    args: argparse.Namespace, *, readonly: bool = False, create: bool = False, **options: int
+) -> Store:
+    """The store the command names. A store is created where the user asked for one: at the
+    default location (`$METAFS_STORE`, else the data directory), with `create` (`import`), or
+    in an existing empty directory; a `--store` that does not exist is an error, so that a
+    typo does not make (or mount) an empty store. `options`: the engine's own."""
+    create = create or args.store is None
+    return Store.open(store_locator(args), readonly=readonly, create=create, **options)
 
 
 def parse_labels(items: list[str]) -> dict[str, str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .. import validation
 from ..containers import DEFAULT_RUNTIME, spec_from_json
-from .common import store_path
+from .common import open_store, store_locator
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     mount.add_argument(
         "--store",
         dest="mount_store",
-        type=Path,
+        type=str,
         default=None,
         help="store directory (default: $METAFS_STORE, else the data directory)",
     )
@@ -64,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     mount.add_argument("--debug", action="store_true", help="log every refused request")
     # for tests and benchmarks
+    # LMDB stores only: the size beyond which the store refuses writes (ENOSPC)
     mount.add_argument("--max-map-size", type=int, default=None, help=argparse.SUPPRESS)
     mount.add_argument("--cache-timeout", type=float, default=None, help=argparse.SUPPRESS)
     mount.add_argument("--max-nodes", type=int, default=None, help=argparse.SUPPRESS)
@@ -89,7 +90,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
     if args.log is not None:
         _check_log(args.log)
     options = daemon.MountOptions(
-        store=store_path(args).absolute(),
+        store=store_locator(args),
         mountpoint=mountpoint,
         namespace=args.namespace,
         readonly=args.read_only,
@@ -108,10 +109,9 @@ def cmd_mount(args: argparse.Namespace) -> int:
         options.cache_timeout = args.cache_timeout
     if args.max_nodes is not None:
         options.max_nodes = args.max_nodes
-    if args.read_only and not (options.store / "data.mdb").exists():
-        raise SystemExit(f"metafs: no store at {options.store}")
+    daemon.check_mountpoint(options.mountpoint)
+    open_store(args, readonly=args.read_only).close()  # every reason it cannot, said here
     if args.foreground:
-        daemon.check_mountpoint(options.mountpoint)
         return daemon.serve(options)
     return daemon.background(options)
 

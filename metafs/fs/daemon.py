@@ -22,7 +22,7 @@ import trio
 
 from ..codec import AnyValue
 from ..containers import DEFAULT_RUNTIME
-from ..store import DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Store
+from ..store import Store
 from . import wait
 from .operations import MAX_NODES, Operations
 from .tree import Tree
@@ -32,13 +32,12 @@ from .views import STORE_VIEWS, ViewFactory
 log = logging.getLogger("metafs.mount")
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-MAPPED_STORE_LIMIT = 64 << 20
 _malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only
 
 
 @dataclass
 class MountOptions:
-    store: Path
+    store: str  # a store directory, or a SCHEME://... locator (see metafs.engines)
     mountpoint: Path
     namespace: str = "default"
     readonly: bool = False
@@ -46,7 +45,7 @@ class MountOptions:
     default_spec: AnyValue = field(default_factory=lambda: EMPTY_SPEC)
     cache_timeout: float = 0.9
     max_nodes: int = MAX_NODES
-    max_map_size: int = DEFAULT_MAX_MAP_SIZE
+    max_map_size: int | None = None  # LMDB's limit (its default: 1 TiB)
     log_file: Path | None = None
     debug: bool = False
     views: dict[str, ViewFactory] = field(default_factory=lambda: dict(STORE_VIEWS))
@@ -96,12 +95,10 @@ def serve(options: MountOptions, ready: Callable[[str | None], None] | None = No
     _setup_logging(options)
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)  # until trio's receiver is in place
     try:
-        store = Store.open(
-            options.store,
-            readonly=options.readonly,
-            map_size=min(DEFAULT_MAP_SIZE, options.max_map_size),
-            max_map_size=options.max_map_size,
+        engine_options = (
+            {} if options.max_map_size is None else {"max_map_size": options.max_map_size}
         )
+        store = Store.open(options.store, readonly=options.readonly, create=False, **engine_options)
     except Exception as exc:
         return _failed(f"cannot open store {options.store}: {exc}", ready)
     tree = Tree(
@@ -164,9 +161,10 @@ async def _run(
 async def _release_memory(store: Store, interval: float = 1.0, trim_every: int = 10) -> None:
     """Keep the daemon's resident memory bounded.
 
-    - The store's pages mapped into the daemon stay below `MAPPED_STORE_LIMIT`: a walk of the
-      tree reads the whole database, which would otherwise stay in the daemon's resident memory
-      for good (the pages stay in the page cache either way).
+    - The store's engine gives back what it holds for reading (LMDB: its pages mapped into the
+      daemon stay below a limit; a walk of the tree reads the whole database, which would
+      otherwise stay in the daemon's resident memory for good, while the pages stay in the
+      page cache either way).
     - Every `trim_every` intervals, the C heap's free memory goes back to the system
       (`malloc_trim`): the node sweep and dropped listings free memory in blocks that malloc
       would otherwise keep (measured: about 10 MB after a walk of 100k images).
@@ -176,20 +174,11 @@ async def _release_memory(store: Store, interval: float = 1.0, trim_every: int =
         await trio.sleep(interval)
         ticks += 1
         try:
-            if _resident_file_bytes() > MAPPED_STORE_LIMIT:
-                store.release_pages()
+            store.release_memory()
             if ticks % trim_every == 0 and _malloc_trim is not None:
                 _malloc_trim(0)
         except Exception:
             log.exception("releasing memory")
-
-
-def _resident_file_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("RssFile:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 async def _on_signal(signals: object) -> None:

@@ -1,0 +1,172 @@
+"""Opening the store from the command line: every way it can be wrong is one line on stderr and
+exit status 1, never a traceback; read commands work on a store the user may only read; a store
+is created only where the user asked for one, and private to its owner.
+
+The tests run as root, whom permission bits do not stop: the commands that must meet them run
+under `setpriv` without the capabilities that override them (CAP_DAC_OVERRIDE and
+CAP_DAC_READ_SEARCH), so that root is refused as its owner's mode bits say.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cli_helpers import DIGEST, env
+
+from metafs import Descriptor, Image, Images, Store
+
+NO_OVERRIDE = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner"]
+pytestmark = pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv")
+
+
+def run(*args: str, as_owner_only: bool = False, extra_env=None) -> subprocess.CompletedProcess:
+    environ = env()
+    environ.update(extra_env or {})
+    prefix = NO_OVERRIDE if as_owner_only else []
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "metafs", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+    )
+
+
+def one_line(result: subprocess.CompletedProcess, *words: str) -> str:
+    """The command failed with one `metafs: ...` line saying each of `words`."""
+    assert result.returncode == 1, (result.args, result.returncode, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("metafs: "), result.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+def make_store(path: Path) -> Path:
+    with Store.open(path) as store, store.write() as tx:
+        Images(tx, "default").create(Image("app:1", Descriptor("m", DIGEST, 1)))
+    return path
+
+
+WRITE = ["images", "label", "app:1", "k=v"]
+READS = [["images", "ls", "-q"], ["dump"]]
+
+
+def test_a_store_the_user_may_not_read(tmp_path):
+    store = make_store(tmp_path / "store")
+    store.chmod(0)
+    try:
+        for verb in [*READS, WRITE]:
+            result = run("--store", str(store), *verb, as_owner_only=True)
+            one_line(result, str(store), "permission denied")
+        (tmp_path / "mnt").mkdir()
+        result = run("mount", "--store", str(store), str(tmp_path / "mnt"), as_owner_only=True)
+        one_line(result, str(store), "permission denied")
+        assert not os.path.ismount(tmp_path / "mnt")
+    finally:
+        store.chmod(0o700)
+
+
+def test_a_store_the_user_may_read_but_not_write_serves_reads(tmp_path):
+    store = make_store(tmp_path / "store")
+    for file in store.iterdir():
+        file.chmod(0o400)
+    store.chmod(0o500)
+    try:
+        result = run("--store", str(store), "images", "ls", "-q", as_owner_only=True)
+        assert (result.returncode, result.stdout, result.stderr) == (0, "app:1\n", "")
+        result = run("--store", str(store), "dump", as_owner_only=True)
+        assert result.returncode == 0 and '"app:1"' in result.stdout, result.stderr
+        one_line(run("--store", str(store), *WRITE, as_owner_only=True), "permission denied")
+    finally:
+        store.chmod(0o700)
+        for file in store.iterdir():
+            file.chmod(0o600)
+    with Store.open(store, readonly=True) as opened, opened.read() as tx:
+        assert Images(tx, "default").get("app:1").labels == {}
+
+
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ["images", "ls"],
+        ["dump"],
+        ["images", "put", "app:1", "--digest", DIGEST, "--size", "1"],
+        ["namespaces", "create", "ns"],
+        WRITE,
+        ["gc"],
+    ],
+)
+def test_a_store_that_does_not_exist_is_not_created(tmp_path, verb):
+    missing = tmp_path / "typo"
+    one_line(run("--store", str(missing), *verb), str(missing), "not found")
+    assert not missing.exists()
+
+
+def test_mount_of_a_store_that_does_not_exist_is_refused(tmp_path):
+    missing, mnt = tmp_path / "typo", tmp_path / "mnt"
+    mnt.mkdir()
+    for options in ([], ["--read-only"]):
+        result = run("mount", "--store", str(missing), *options, str(mnt))
+        one_line(result, str(missing), "not found")
+        assert not missing.exists() and not os.path.ismount(mnt)
+
+
+def test_a_store_path_that_is_a_file(tmp_path):
+    file = tmp_path / "file"
+    file.write_text("x")
+    (tmp_path / "mnt").mkdir()
+    for verb in [*READS, WRITE, ["mount", str(tmp_path / "mnt")]]:
+        result = run("--store", str(file), *verb)
+        one_line(result, str(file), "is not a directory")
+    assert file.read_text() == "x"
+
+
+def test_a_directory_that_holds_something_else_is_not_made_a_store(tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    for verb in [*READS, WRITE]:
+        one_line(run("--store", str(other), *verb), str(other), "not found")
+    assert [p.name for p in other.iterdir()] == ["notes.txt"]
+
+
+def modes(path: Path) -> dict[str, int]:
+    return {p.name: stat.S_IMODE(p.stat().st_mode) for p in [path, *path.iterdir()]}
+
+
+PRIVATE = {
+    "store": 0o700,
+    **dict.fromkeys(["data.mdb", "lock.mdb", "write.lock", "reserve"], 0o600),
+}
+
+
+def test_the_default_location_and_an_empty_directory_become_private_stores(tmp_path):
+    """`$METAFS_STORE` (and the data directory) is where the user keeps the store: made on
+    first use, as `scripts/run` relies on. An empty directory the user made is asked for too."""
+    default = tmp_path / "default" / "store"
+    old = os.umask(0)  # the modes come from metafs, not from a umask that happens to be strict
+    try:
+        result = run("namespaces", "create", "ns", extra_env={"METAFS_STORE": str(default)})
+        assert (result.returncode, result.stderr) == (0, "")
+        assert modes(default) == PRIVATE
+        empty = tmp_path / "empty" / "store"
+        empty.mkdir(parents=True, mode=0o700)
+        result = run("--store", str(empty), "namespaces", "create", "ns")
+        assert (result.returncode, result.stderr) == (0, "")
+        assert modes(empty) == PRIVATE
+    finally:
+        os.umask(old)
+    result = run("--store", str(empty), "namespaces", "ls", "-q")
+    assert result.stdout == "ns\n"
+
+
+def test_an_unknown_kind_of_store_is_one_line():
+    one_line(run("--store", "nope://host/x", "images", "ls"), "nope://", "unknown kind of store")
