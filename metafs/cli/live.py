@@ -67,4 +67,3 @@ def roots(args: argparse.Namespace) -> Roots:
     from ..live.tasks import Roots
 
     return Roots(args.state, args.runc_root, args.proc_root, args.cgroup_root)
-
