@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Iterator
@@ -264,3 +265,62 @@ def start_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNode]:
     finally:
         left = node.stop()
         assert not left, left
+
+
+class LiveMount:
+    """`metafs mount --containerd` of a node's namespace, in the foreground, stopped with
+    `fusermount3 -u -z` (even after a failure)."""
+
+    def __init__(self, node: LiveNode, path: Path) -> None:
+        self.path = path
+        path.mkdir(exist_ok=True)
+        self.log = path.with_name(path.name + ".log")
+        self._log = open(self.log, "w")  # noqa: SIM115 - closed in stop()
+        root = Path(__file__).resolve().parents[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("METAFS_", "CONTAINERD_"))}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "metafs",
+                "mount",
+                "--containerd",
+                "--root",
+                str(node.root),
+                "--state",
+                str(node.state),
+                "-n",
+                node.namespace,
+                "--foreground",
+                "--debug",
+                str(path),
+            ],
+            env={**env, "PYTHONPATH": str(root)},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 15
+        while not os.path.ismount(path):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the mount did not come up: {self.log.read_text()}")
+            time.sleep(0.02)
+
+    def sh(self, script: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", script], cwd=self.path, capture_output=True, text=True, timeout=30
+        )
+
+    def stop(self) -> list[str]:
+        """Unmount, wait for the daemon; what went wrong, if anything."""
+        if os.path.ismount(self.path):
+            subprocess.run(["fusermount3", "-u", "-z", str(self.path)], capture_output=True)
+        try:
+            status = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            status = self.proc.wait()
+        self._log.close()
+        text = self.log.read_text()
+        bad = [line for line in text.splitlines() if "Traceback" in line or " ERROR " in line]
+        return bad + ([f"the daemon exited {status}"] if status else [])

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ..live import DEFAULT_ROOT, DEFAULT_STATE
 
 if TYPE_CHECKING:  # the rest loads grpc: only for the commands that use it
+    from ..fs.daemon import MountOptions
     from ..live.api import Containerd
     from ..live.tasks import Roots
 
@@ -67,3 +68,14 @@ def roots(args: argparse.Namespace) -> Roots:
     from ..live.tasks import Roots
 
     return Roots(args.state, args.runc_root, args.proc_root, args.cgroup_root)
+
+
+def live_mount(args: argparse.Namespace, options: MountOptions) -> None:
+    """A mount of a live node: its metadata read-only (changes go through containerd), and
+    tasks/ beside it."""
+    from ..fs.views.tasks import TasksView
+    from ..live.tasks import LiveTasks, Roots
+
+    source = LiveTasks(args.address, args.namespace, Roots(args.state))
+    options.readonly = True
+    options.views = {**options.views, "tasks": lambda context: TasksView(context, source)}
