@@ -11,16 +11,14 @@ container's runtime, `bundle` the task's bundle directory. A container without a
 entry, and a deleted task disappears. Nothing here is stored: every answer comes from
 containerd (`metafs.live.tasks.LiveTasks`), and every change is refused (read-only).
 
-A file's mtime is when this view first gave its current contents: the kernel keeps a read
-file's pages while its size and mtime stay the same, and `running` and `stopped` have the same
-length, so a new value must come with a new mtime to be read at all.
+The files are not kept in the kernel's page cache (`page_cache`): their contents change
+without a commit, and `running` and `stopped` have the same length.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ...codec import now_ns
 from ...containers import Containers
 from ...errors import NotFound
 from ...live.tasks import LiveTasks, Task
@@ -33,13 +31,13 @@ STOPPED = ("bundle", "exitedat", "exitstatus", "pid", "pids", "runtime", "status
 class TasksView(View):
     subdirs = ()
     fixed = STOPPED
+    page_cache = False
 
     def __init__(self, context: Context, tasks: LiveTasks) -> None:
         super().__init__(context)
         self.store = context.store
         self.namespace = context.namespace
         self.tasks = tasks
-        self._seen: dict[tuple[str, str], tuple[bytes, int]] = {}  # (id, file) -> contents, when
 
     def _files(self, task: Task) -> tuple[str, ...]:
         return STOPPED if task.exit_status is not None else ALWAYS
@@ -55,14 +53,12 @@ class TasksView(View):
             return Stat(True, mtime=self.started)
         if kind != FILE or path[2] not in self._files(task):
             return None
-        text = self._text(task, path[2])
-        return Stat(False, len(text), mtime=self._since(task.id, path[2], text))
+        return Stat(False, len(self._text(task, path[2])), mtime=self.started)
 
     def entries(self, path: Path, after: str | None = None) -> Iterator[tuple[str, Stat | None]]:
         kind = classify(path, self)
         if kind == TOP:
             names = list(self.tasks.all())
-            self._seen = {key: seen for key, seen in self._seen.items() if key[0] in names}
         elif kind == OBJECT and (task := self.tasks.get(path[1])) is not None:
             names = list(self._files(task))
         else:
@@ -75,13 +71,6 @@ class TasksView(View):
         if task is None or path[2] not in self._files(task):
             raise NotFound("/".join(path))
         return self._text(task, path[2])
-
-    def _since(self, task_id: str, name: str, text: bytes) -> int:
-        """When `text` was first seen as the contents of tasks/<task_id>/<name>."""
-        seen = self._seen.get((task_id, name))
-        if seen is None or seen[0] != text:
-            seen = self._seen[task_id, name] = (text, now_ns())
-        return seen[1]
 
     def _text(self, task: Task, name: str) -> bytes:
         if name == "pid":
