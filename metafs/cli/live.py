@@ -13,6 +13,10 @@ from typing import TYPE_CHECKING
 
 from ..live import DEFAULT_ROOT, DEFAULT_STATE
 
+# seconds the kernel keeps entries and attributes: half a second leaves room for containerd's
+# commit, the engine's look at the txid and a new copy within the 1-second bound
+LIVE_CACHE_TIMEOUT = 0.5
+
 if TYPE_CHECKING:  # the rest loads grpc: only for the commands that use it
     from ..fs.daemon import MountOptions
     from ..live.api import Containerd
@@ -78,4 +82,5 @@ def live_mount(args: argparse.Namespace, options: MountOptions) -> None:
 
     source = LiveTasks(args.address, args.namespace, Roots(args.state))
     options.readonly = True
+    options.cache_timeout = LIVE_CACHE_TIMEOUT
     options.views = {**options.views, "tasks": lambda context: TasksView(context, source)}
