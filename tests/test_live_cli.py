@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -71,4 +72,20 @@ def test_no_metadata_there_is_one_line(tmp_path) -> None:
     assert done.stderr == (
         f"metafs: containerd metadata {tmp_path}/io.containerd.metadata.v1.bolt/meta.db: "
         "not found\n"
+    )
+
+
+def test_reading_a_node_needs_root(node: LiveNode) -> None:
+    """As another user, the node's metadata cannot be read: one line says so."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    done = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
+         "metafs", "--containerd", "--root", str(node.root), "images", "ls"],
+        capture_output=True, text=True, env={**env(), "HOME": "/tmp"}, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"metafs: cannot read containerd's metadata {node.meta_db} (reading a node needs root): "
+        "permission denied\n"
     )

@@ -11,7 +11,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING
 
-from ..live import DEFAULT_ROOT, DEFAULT_STATE
+from ..live import DEFAULT_ROOT, DEFAULT_STATE, need_grpc
 
 # seconds the kernel keeps entries and attributes: half a second leaves room for containerd's
 # commit, the engine's look at the txid and a new copy within the 1-second bound
@@ -63,6 +63,7 @@ def resolve(args: argparse.Namespace) -> None:
 
 
 def client(args: argparse.Namespace) -> Containerd:
+    need_grpc()
     from ..live.api import Containerd
 
     return Containerd(args.address, args.namespace)
@@ -77,6 +78,7 @@ def roots(args: argparse.Namespace) -> Roots:
 def live_mount(args: argparse.Namespace, options: MountOptions) -> None:
     """A mount of a live node: its metadata read-only (changes go through containerd), and
     tasks/ beside it."""
+    need_grpc()
     from ..fs.views.tasks import TasksView
     from ..live.tasks import LiveTasks, Roots
 

@@ -11,8 +11,8 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidArgument, MetafsError, NotFound
-from ..live import CGROUP_MOUNT
+from ..errors import InvalidArgument, NotFound
+from ..live import CGROUP_MOUNT, PermissionDenied
 from . import live
 from .formats import emit, warn
 from .options import add_ls_verb
@@ -61,6 +61,7 @@ def _need_containerd(args: argparse.Namespace) -> None:
 
 
 def _list(args: argparse.Namespace) -> list[Task]:
+    live.need_grpc()
     from ..live import tasks
     from ..live.api import NotAnswering
 
@@ -72,8 +73,8 @@ def _list(args: argparse.Namespace) -> list[Task]:
         try:
             found = tasks.state_tasks(live.roots(args), args.namespace)
         except PermissionError:
-            raise MetafsError(
-                f"{exc.message}, and {where} cannot be read (reading a node's state needs root)"
+            raise PermissionDenied(
+                f"{exc.message}, and {where} cannot be read (reading a node needs root)"
             ) from None
         warn(f"{exc.message}: statuses from the runtime's files in {where}, no exit status")
         return found

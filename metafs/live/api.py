@@ -23,6 +23,7 @@ from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
 from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, MetafsError, NotFound
+from . import PermissionDenied
 from .proto import events_pb2, task_pb2, tasks_pb2, version_pb2
 
 API_MAJOR = "1"  # containerd 1.x serves the v1 services this client speaks
@@ -39,11 +40,6 @@ class Unavailable(MetafsError):
 
 class NotAnswering(Unavailable):
     """Nobody listens on the socket (it is absent, or refuses): containerd is not running."""
-
-
-class PermissionDenied(MetafsError):
-    errno = errno.EACCES
-    kind = "permission denied"
 
 
 _CODES: dict[grpc.StatusCode, type[MetafsError]] = {

@@ -20,6 +20,7 @@ import time
 
 from ..engines.memory import MemoryEngine, MemoryReader
 from ..errors import InvalidArgument, MetafsError, NotFound
+from . import PermissionDenied
 from .meta import META_DB, snapshot, txid
 
 RECHECK = 0.05  # seconds between two looks at the meta txid
@@ -43,15 +44,18 @@ class LiveEngine:
         self._txid = -1
         self._copy = MemoryEngine(self.location)
         self._checked = 0.0
+        denied = PermissionDenied(
+            f"cannot read containerd's metadata {path} (reading a node needs root)"
+        )
         try:
-            self._refresh()
-        except NotFound:
+            os.stat(path)
+        except FileNotFoundError:
             raise NotFound(f"containerd metadata {path}") from None
-        except InvalidArgument as exc:
-            if not os.access(path, os.R_OK):
-                hint = "(reading containerd's root needs root)"
-                raise InvalidArgument(f"{exc.message} {hint}") from None
-            raise
+        except PermissionError:
+            raise denied from None
+        if not os.access(path, os.R_OK):
+            raise denied
+        self._refresh()
 
     def _refresh(self) -> None:
         """Take a new copy if containerd committed since the last one (at most every
