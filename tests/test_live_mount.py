@@ -115,3 +115,18 @@ def test_tasks_come_and_go(node: LiveNode, mount: LiveMount) -> None:
     shown_within(lambda: mount.sh("cat tasks/new-1/status").stdout == "running\n")
     node.ctr("tasks", "resume", "pause-1")
     shown_within(lambda: mount.sh("cat tasks/pause-1/status").stdout == "running\n")
+
+
+def test_images_and_containers_made_by_ctr_show(node: LiveNode, mount: LiveMount) -> None:
+    node.ctr("images", "tag", IMAGE, "example.com/copy:1")
+    shown_within(lambda: "example.com%2Fcopy:1" in mount.sh("ls images").stdout.split())
+    digest = node.ctr("images", "ls").splitlines()[1].split()[2]
+    assert out(mount, "cat images/example.com%2Fcopy:1/digest") == f"{digest}\n"
+    node.ctr("containers", "create", IMAGE, "made-1")
+    shown_within(lambda: "made-1" in mount.sh("ls containers").stdout.split())
+    node.ctr("containers", "rm", "made-1")
+    shown_within(lambda: "made-1" not in mount.sh("ls containers").stdout.split())
+    node.run("pause-2", "sleep", "1000")
+    shown_within(lambda: mount.sh("cat tasks/pause-2/status").stdout == "running\n")
+    node.ctr("tasks", "pause", "pause-2")
+    shown_within(lambda: mount.sh("cat tasks/pause-2/status").stdout == "paused\n")
