@@ -89,3 +89,35 @@ def test_reading_a_node_needs_root(node: LiveNode) -> None:
         f"metafs: cannot read containerd's metadata {node.meta_db} (reading a node needs root): "
         "permission denied\n"
     )
+
+
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ("images", "ls"),
+        ("containers", "ls", "--format", "json"),
+        ("snapshots", "ls"),
+        ("content", "ls"),
+        ("namespaces", "ls"),
+        ("dump",),
+    ],
+)
+def test_verbs_print_what_they_print_on_an_import(
+    node: LiveNode, tmp_path, verb: tuple[str, ...]
+) -> None:
+    """The same output as on a store made by `metafs import` of the same meta.db."""
+    store = tmp_path / "store"
+    copy = tmp_path / "meta.db"
+    copy.write_bytes(node.meta_db.read_bytes())  # containerd is idle here: a whole state
+    imported = subprocess.run(
+        [sys.executable, "-m", "metafs", "--store", str(store), "import", "-q", str(copy)],
+        capture_output=True, text=True, env=env(), cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    on_store = subprocess.run(
+        [sys.executable, "-m", "metafs", "--store", str(store), "-n", node.namespace, *verb],
+        capture_output=True, text=True, env=env(), cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    live = metafs(node, *verb)
+    assert live.returncode == 0 and live.stderr == "", live.stderr
+    assert live.stdout == on_store.stdout and live.stdout
