@@ -258,7 +258,7 @@ def start_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNode]:
     if reason:
         pytest.skip(reason)
     base = tmp_path_factory.mktemp("ctrd")
-    node = LiveNode(base, f"metafs-live-{os.getpid()}")
+    node = LiveNode(base, f"metafs-live-{os.getpid()}-{base.name}")  # cgroups are shared
     try:
         node.import_image()
         yield node
