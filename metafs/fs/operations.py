@@ -308,8 +308,8 @@ class Operations(pyfuse3.Operations):
         path = self._path(ino)
         if self.tree.is_dir(path):
             raise pyfuse3.FUSEError(errno.EISDIR)
-        if (flags & os.O_ACCMODE) == os.O_RDONLY:
-            return self._open(ino, None)  # a vanished file fails at read
+        if (flags & os.O_ACCMODE) == os.O_RDONLY:  # a vanished file fails at read
+            return self._open(ino, None, cache=self.tree.view(path).page_cache)
         if self.tree.stat(path) is None and ino not in self.inodes.pending:
             # The kernel holds an entry for a name that is gone (a label whose first value
             # was refused, one removed by another process): ESTALE makes it look the name up
@@ -322,13 +322,14 @@ class Operations(pyfuse3.Operations):
             return fields.Field("label", "label", label_key=path[-1])
         return self.tree.writable_field(path)
 
-    def _open(self, ino: int, field: fields.Field | None) -> pyfuse3.FileInfo:
+    def _open(self, ino: int, field: fields.Field | None, cache: bool = True) -> pyfuse3.FileInfo:
         fh = self._next_fh
         self._next_fh += 1
         self._files[fh] = FileHandle(ino, field)
-        # Reads of a read-only handle are served from the page cache while it is valid; a
-        # handle that writes goes straight to the handlers.
-        return pyfuse3.FileInfo(fh=fh, direct_io=field is not None, keep_cache=field is None)
+        # Reads of a read-only handle are served from the page cache while it is valid (if its
+        # view allows it); a handle that writes goes straight to the handlers.
+        cache = cache and field is None
+        return pyfuse3.FileInfo(fh=fh, direct_io=not cache, keep_cache=cache)
 
     @handler
     def create(self, parent: int, filename: bytes, mode: int, flags: int, ctx: Any) -> Any:

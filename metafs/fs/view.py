@@ -123,6 +123,9 @@ class View:
     listed = False
     # Fixed entries of an object whose attributes a change of one of its files makes stale.
     invalidates: tuple[str, ...] = ()
+    # Whether the kernel may keep a read file's pages while its size and mtime stay the same;
+    # False for data that changes without a commit (read from the view at every open).
+    page_cache = True
 
     def __init__(self, context: Context) -> None:
         self.readonly = context.readonly
