@@ -78,6 +78,12 @@ class Store:
         """Give back memory the engine holds for reading (the mount calls it every second)."""
         self.engine.release_memory()
 
+    def space(self) -> tuple[int, int]:
+        """(bytes the store's data takes, bytes it may still grow by), as the engine knows
+        them; (0, 0) from an engine that does not (the mount's `df`)."""
+        space = getattr(self.engine, "space", None)
+        return space() if space is not None else (0, 0)
+
     def generation(self) -> int:
         """A counter that changes with every commit, by any process: the mount asks on every
         request whether what it cached is still current."""

@@ -14,7 +14,7 @@ import sys
 
 from .. import __version__, validation
 from ..errors import MetafsError
-from . import common
+from . import common, live
 
 # module -> the commands (with aliases) it registers, in the order --help lists them
 GROUPS = {
@@ -28,9 +28,11 @@ GROUPS = {
     "boltdb": ("import", "dump"),
     "backup": ("backup", "check"),
     "mount": ("mount", "umount", "unmount"),
+    "tasks": ("tasks", "task", "t"),
 }
 
-GLOBAL_OPTIONS = ("--store", "-n", "--namespace")
+GLOBAL_OPTIONS = ("--store", "-n", "--namespace", "--root", "--state", "--address")
+GLOBAL_FLAGS = ("--containerd",)
 OWN_OPTIONS = {"mount": GLOBAL_OPTIONS, "import": ("--namespace",)}
 
 
@@ -46,6 +48,7 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     )
     top.add_argument("--version", action="version", version=f"metafs {__version__}")
     common.add_global_options(top)
+    live.add_options(top)
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = _group_of(argv)
     for module in GROUPS if wanted is None else (wanted,):
@@ -70,7 +73,11 @@ def _command_index(args: list[str]) -> int | None:
         arg = args[i]
         if arg in GLOBAL_OPTIONS:
             i += 2
-        elif arg.startswith(("--store=", "--namespace=")) or (arg.startswith("-n") and arg != "-n"):
+        elif (
+            arg in GLOBAL_FLAGS
+            or arg.split("=", 1)[0] in GLOBAL_OPTIONS
+            or (arg.startswith("-n") and arg != "-n")
+        ):
             i += 1
         elif arg.startswith("-"):
             return None
@@ -127,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             return _broken_pipe()
     argv = hoist_global_options(argv)
     args = parser(argv).parse_args(argv)
+    live.resolve(args)
     try:
         validation.identifier(args.namespace, "namespace")
         return args.func(args) or 0

@@ -54,6 +54,8 @@ def store_locator(args: argparse.Namespace) -> str:
     """The store named by `--store` (else the default), as `metafs.engines.open_engine` takes
     it: a `SCHEME://...` locator as given, a directory made absolute (the mount's daemon
     changes its directory)."""
+    if getattr(args, "containerd", False):  # a live node's metadata (docs/live.md)
+        return f"containerd://{os.path.abspath(args.root)}"
     # $METAFS_STORE as given: default_store_path()'s Path would fold etcd:// into etcd:/
     where = args.store or os.environ.get("METAFS_STORE") or str(default_store_path())
     if "://" in where:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .. import validation
 from ..containers import DEFAULT_RUNTIME, spec_from_json
+from . import live
 from .common import open_store, store_locator
 
 
@@ -63,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="log file (default: stderr in the foreground, else $XDG_STATE_HOME/metafs/mount.log)",
     )
     mount.add_argument("--debug", action="store_true", help="log every refused request")
+    live.add_options(mount, sub=True)
     # for tests and benchmarks
     # LMDB stores only: the size beyond which the store refuses writes (ENOSPC)
     mount.add_argument("--max-map-size", type=int, default=None, help=argparse.SUPPRESS)
@@ -103,6 +105,8 @@ def cmd_mount(args: argparse.Namespace) -> int:
             options.default_spec = spec_from_json(args.default_spec.read_bytes())
         except OSError as exc:
             raise SystemExit(f"metafs: {exc}") from None
+    if args.containerd:
+        live.live_mount(args, options)
     if args.max_map_size is not None:
         options.max_map_size = args.max_map_size
     if args.cache_timeout is not None:

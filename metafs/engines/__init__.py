@@ -106,6 +106,11 @@ class Engine(Protocol):
         readers and writers go on."""
         ...
 
+    def space(self) -> tuple[int, int]:
+        """(bytes the store's data takes, bytes it may still grow by): what `df` shows of a
+        mount of it."""
+        ...
+
     def release_memory(self) -> None:
         """Give back memory held for reading that the engine can cheaply get again (a
         long-running mount calls it every second)."""
@@ -122,6 +127,7 @@ Opener = Callable[..., Engine]
 _OPENERS: dict[str, Opener | str] = {
     "memory": "metafs.engines.memory:open_memory",
     "etcd": "metafs.etcd.engine:open_etcd",
+    "containerd": "metafs.live.engine:open_live",  # a running containerd's meta.db, read-only
 }
 
 

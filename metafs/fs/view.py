@@ -50,7 +50,8 @@ class Stat:
     size: int = 0
     mtime: int = 0  # Unix nanoseconds
     ctime: int = 0
-    writable: bool = False
+    writable: bool = False  # a directory: takes new entries (or files as scratch files)
+    nlink: int = 0  # a directory's: 2 + its subdirectories, 1 when not counted; 0: 2
 
 
 # What a path is (`classify`); plain ints, compared on every request.
@@ -122,6 +123,9 @@ class View:
     listed = False
     # Fixed entries of an object whose attributes a change of one of its files makes stale.
     invalidates: tuple[str, ...] = ()
+    # Whether the kernel may keep a read file's pages while its size and mtime stay the same;
+    # False for data that changes without a commit (read from the view at every open).
+    page_cache = True
 
     def __init__(self, context: Context) -> None:
         self.readonly = context.readonly

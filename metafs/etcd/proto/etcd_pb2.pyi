@@ -17,13 +17,7 @@ class ResponseHeader(_message.Message):
     member_id: int
     revision: int
     raft_term: int
-    def __init__(
-        self,
-        cluster_id: _Optional[int] = ...,
-        member_id: _Optional[int] = ...,
-        revision: _Optional[int] = ...,
-        raft_term: _Optional[int] = ...,
-    ) -> None: ...
+    def __init__(self, cluster_id: _Optional[int] = ..., member_id: _Optional[int] = ..., revision: _Optional[int] = ..., raft_term: _Optional[int] = ...) -> None: ...
 
 class KeyValue(_message.Message):
     __slots__ = ("key", "create_revision", "mod_revision", "version", "value", "lease")
@@ -39,34 +33,15 @@ class KeyValue(_message.Message):
     version: int
     value: bytes
     lease: int
-    def __init__(
-        self,
-        key: _Optional[bytes] = ...,
-        create_revision: _Optional[int] = ...,
-        mod_revision: _Optional[int] = ...,
-        version: _Optional[int] = ...,
-        value: _Optional[bytes] = ...,
-        lease: _Optional[int] = ...,
-    ) -> None: ...
+    def __init__(self, key: _Optional[bytes] = ..., create_revision: _Optional[int] = ..., mod_revision: _Optional[int] = ..., version: _Optional[int] = ..., value: _Optional[bytes] = ..., lease: _Optional[int] = ...) -> None: ...
 
 class RangeRequest(_message.Message):
-    __slots__ = (
-        "key",
-        "range_end",
-        "limit",
-        "revision",
-        "sort_order",
-        "sort_target",
-        "serializable",
-        "keys_only",
-        "count_only",
-    )
+    __slots__ = ("key", "range_end", "limit", "revision", "sort_order", "sort_target", "serializable", "keys_only", "count_only")
     class SortOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         NONE: _ClassVar[RangeRequest.SortOrder]
         ASCEND: _ClassVar[RangeRequest.SortOrder]
         DESCEND: _ClassVar[RangeRequest.SortOrder]
-
     NONE: RangeRequest.SortOrder
     ASCEND: RangeRequest.SortOrder
     DESCEND: RangeRequest.SortOrder
@@ -77,7 +52,6 @@ class RangeRequest(_message.Message):
         CREATE: _ClassVar[RangeRequest.SortTarget]
         MOD: _ClassVar[RangeRequest.SortTarget]
         VALUE: _ClassVar[RangeRequest.SortTarget]
-
     KEY: RangeRequest.SortTarget
     VERSION: RangeRequest.SortTarget
     CREATE: RangeRequest.SortTarget
@@ -101,18 +75,7 @@ class RangeRequest(_message.Message):
     serializable: bool
     keys_only: bool
     count_only: bool
-    def __init__(
-        self,
-        key: _Optional[bytes] = ...,
-        range_end: _Optional[bytes] = ...,
-        limit: _Optional[int] = ...,
-        revision: _Optional[int] = ...,
-        sort_order: _Optional[_Union[RangeRequest.SortOrder, str]] = ...,
-        sort_target: _Optional[_Union[RangeRequest.SortTarget, str]] = ...,
-        serializable: _Optional[bool] = ...,
-        keys_only: _Optional[bool] = ...,
-        count_only: _Optional[bool] = ...,
-    ) -> None: ...
+    def __init__(self, key: _Optional[bytes] = ..., range_end: _Optional[bytes] = ..., limit: _Optional[int] = ..., revision: _Optional[int] = ..., sort_order: _Optional[_Union[RangeRequest.SortOrder, str]] = ..., sort_target: _Optional[_Union[RangeRequest.SortTarget, str]] = ..., serializable: _Optional[bool] = ..., keys_only: _Optional[bool] = ..., count_only: _Optional[bool] = ...) -> None: ...
 
 class RangeResponse(_message.Message):
     __slots__ = ("header", "kvs", "more", "count")
@@ -124,13 +87,7 @@ class RangeResponse(_message.Message):
     kvs: _containers.RepeatedCompositeFieldContainer[KeyValue]
     more: bool
     count: int
-    def __init__(
-        self,
-        header: _Optional[_Union[ResponseHeader, _Mapping]] = ...,
-        kvs: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ...,
-        more: _Optional[bool] = ...,
-        count: _Optional[int] = ...,
-    ) -> None: ...
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., kvs: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., more: _Optional[bool] = ..., count: _Optional[int] = ...) -> None: ...
 
 class PutRequest(_message.Message):
     __slots__ = ("key", "value")
@@ -160,11 +117,7 @@ class DeleteRangeResponse(_message.Message):
     DELETED_FIELD_NUMBER: _ClassVar[int]
     header: ResponseHeader
     deleted: int
-    def __init__(
-        self,
-        header: _Optional[_Union[ResponseHeader, _Mapping]] = ...,
-        deleted: _Optional[int] = ...,
-    ) -> None: ...
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., deleted: _Optional[int] = ...) -> None: ...
 
 class RequestOp(_message.Message):
     __slots__ = ("request_range", "request_put", "request_delete_range")
@@ -174,12 +127,7 @@ class RequestOp(_message.Message):
     request_range: RangeRequest
     request_put: PutRequest
     request_delete_range: DeleteRangeRequest
-    def __init__(
-        self,
-        request_range: _Optional[_Union[RangeRequest, _Mapping]] = ...,
-        request_put: _Optional[_Union[PutRequest, _Mapping]] = ...,
-        request_delete_range: _Optional[_Union[DeleteRangeRequest, _Mapping]] = ...,
-    ) -> None: ...
+    def __init__(self, request_range: _Optional[_Union[RangeRequest, _Mapping]] = ..., request_put: _Optional[_Union[PutRequest, _Mapping]] = ..., request_delete_range: _Optional[_Union[DeleteRangeRequest, _Mapping]] = ...) -> None: ...
 
 class ResponseOp(_message.Message):
     __slots__ = ("response_range", "response_put", "response_delete_range")
@@ -189,12 +137,7 @@ class ResponseOp(_message.Message):
     response_range: RangeResponse
     response_put: PutResponse
     response_delete_range: DeleteRangeResponse
-    def __init__(
-        self,
-        response_range: _Optional[_Union[RangeResponse, _Mapping]] = ...,
-        response_put: _Optional[_Union[PutResponse, _Mapping]] = ...,
-        response_delete_range: _Optional[_Union[DeleteRangeResponse, _Mapping]] = ...,
-    ) -> None: ...
+    def __init__(self, response_range: _Optional[_Union[RangeResponse, _Mapping]] = ..., response_put: _Optional[_Union[PutResponse, _Mapping]] = ..., response_delete_range: _Optional[_Union[DeleteRangeResponse, _Mapping]] = ...) -> None: ...
 
 class Compare(_message.Message):
     __slots__ = ("result", "target", "key", "version", "create_revision", "mod_revision", "value")
@@ -204,7 +147,6 @@ class Compare(_message.Message):
         GREATER: _ClassVar[Compare.CompareResult]
         LESS: _ClassVar[Compare.CompareResult]
         NOT_EQUAL: _ClassVar[Compare.CompareResult]
-
     EQUAL: Compare.CompareResult
     GREATER: Compare.CompareResult
     LESS: Compare.CompareResult
@@ -215,7 +157,6 @@ class Compare(_message.Message):
         CREATE: _ClassVar[Compare.CompareTarget]
         MOD: _ClassVar[Compare.CompareTarget]
         VALUE: _ClassVar[Compare.CompareTarget]
-
     VERSION: Compare.CompareTarget
     CREATE: Compare.CompareTarget
     MOD: Compare.CompareTarget
@@ -234,16 +175,7 @@ class Compare(_message.Message):
     create_revision: int
     mod_revision: int
     value: bytes
-    def __init__(
-        self,
-        result: _Optional[_Union[Compare.CompareResult, str]] = ...,
-        target: _Optional[_Union[Compare.CompareTarget, str]] = ...,
-        key: _Optional[bytes] = ...,
-        version: _Optional[int] = ...,
-        create_revision: _Optional[int] = ...,
-        mod_revision: _Optional[int] = ...,
-        value: _Optional[bytes] = ...,
-    ) -> None: ...
+    def __init__(self, result: _Optional[_Union[Compare.CompareResult, str]] = ..., target: _Optional[_Union[Compare.CompareTarget, str]] = ..., key: _Optional[bytes] = ..., version: _Optional[int] = ..., create_revision: _Optional[int] = ..., mod_revision: _Optional[int] = ..., value: _Optional[bytes] = ...) -> None: ...
 
 class TxnRequest(_message.Message):
     __slots__ = ("compare", "success", "failure")
@@ -253,12 +185,7 @@ class TxnRequest(_message.Message):
     compare: _containers.RepeatedCompositeFieldContainer[Compare]
     success: _containers.RepeatedCompositeFieldContainer[RequestOp]
     failure: _containers.RepeatedCompositeFieldContainer[RequestOp]
-    def __init__(
-        self,
-        compare: _Optional[_Iterable[_Union[Compare, _Mapping]]] = ...,
-        success: _Optional[_Iterable[_Union[RequestOp, _Mapping]]] = ...,
-        failure: _Optional[_Iterable[_Union[RequestOp, _Mapping]]] = ...,
-    ) -> None: ...
+    def __init__(self, compare: _Optional[_Iterable[_Union[Compare, _Mapping]]] = ..., success: _Optional[_Iterable[_Union[RequestOp, _Mapping]]] = ..., failure: _Optional[_Iterable[_Union[RequestOp, _Mapping]]] = ...) -> None: ...
 
 class TxnResponse(_message.Message):
     __slots__ = ("header", "succeeded", "responses")
@@ -268,12 +195,7 @@ class TxnResponse(_message.Message):
     header: ResponseHeader
     succeeded: bool
     responses: _containers.RepeatedCompositeFieldContainer[ResponseOp]
-    def __init__(
-        self,
-        header: _Optional[_Union[ResponseHeader, _Mapping]] = ...,
-        succeeded: _Optional[bool] = ...,
-        responses: _Optional[_Iterable[_Union[ResponseOp, _Mapping]]] = ...,
-    ) -> None: ...
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., succeeded: _Optional[bool] = ..., responses: _Optional[_Iterable[_Union[ResponseOp, _Mapping]]] = ...) -> None: ...
 
 class CompactionRequest(_message.Message):
     __slots__ = ("revision", "physical")
@@ -299,13 +221,7 @@ class WatchCreateRequest(_message.Message):
     range_end: bytes
     start_revision: int
     progress_notify: bool
-    def __init__(
-        self,
-        key: _Optional[bytes] = ...,
-        range_end: _Optional[bytes] = ...,
-        start_revision: _Optional[int] = ...,
-        progress_notify: _Optional[bool] = ...,
-    ) -> None: ...
+    def __init__(self, key: _Optional[bytes] = ..., range_end: _Optional[bytes] = ..., start_revision: _Optional[int] = ..., progress_notify: _Optional[bool] = ...) -> None: ...
 
 class WatchCancelRequest(_message.Message):
     __slots__ = ("watch_id",)
@@ -319,11 +235,7 @@ class WatchRequest(_message.Message):
     CANCEL_REQUEST_FIELD_NUMBER: _ClassVar[int]
     create_request: WatchCreateRequest
     cancel_request: WatchCancelRequest
-    def __init__(
-        self,
-        create_request: _Optional[_Union[WatchCreateRequest, _Mapping]] = ...,
-        cancel_request: _Optional[_Union[WatchCancelRequest, _Mapping]] = ...,
-    ) -> None: ...
+    def __init__(self, create_request: _Optional[_Union[WatchCreateRequest, _Mapping]] = ..., cancel_request: _Optional[_Union[WatchCancelRequest, _Mapping]] = ...) -> None: ...
 
 class Event(_message.Message):
     __slots__ = ("type", "kv")
@@ -331,29 +243,16 @@ class Event(_message.Message):
         __slots__ = ()
         PUT: _ClassVar[Event.EventType]
         DELETE: _ClassVar[Event.EventType]
-
     PUT: Event.EventType
     DELETE: Event.EventType
     TYPE_FIELD_NUMBER: _ClassVar[int]
     KV_FIELD_NUMBER: _ClassVar[int]
     type: Event.EventType
     kv: KeyValue
-    def __init__(
-        self,
-        type: _Optional[_Union[Event.EventType, str]] = ...,
-        kv: _Optional[_Union[KeyValue, _Mapping]] = ...,
-    ) -> None: ...
+    def __init__(self, type: _Optional[_Union[Event.EventType, str]] = ..., kv: _Optional[_Union[KeyValue, _Mapping]] = ...) -> None: ...
 
 class WatchResponse(_message.Message):
-    __slots__ = (
-        "header",
-        "watch_id",
-        "created",
-        "canceled",
-        "compact_revision",
-        "cancel_reason",
-        "events",
-    )
+    __slots__ = ("header", "watch_id", "created", "canceled", "compact_revision", "cancel_reason", "events")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     WATCH_ID_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
@@ -368,16 +267,7 @@ class WatchResponse(_message.Message):
     compact_revision: int
     cancel_reason: str
     events: _containers.RepeatedCompositeFieldContainer[Event]
-    def __init__(
-        self,
-        header: _Optional[_Union[ResponseHeader, _Mapping]] = ...,
-        watch_id: _Optional[int] = ...,
-        created: _Optional[bool] = ...,
-        canceled: _Optional[bool] = ...,
-        compact_revision: _Optional[int] = ...,
-        cancel_reason: _Optional[str] = ...,
-        events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...,
-    ) -> None: ...
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., watch_id: _Optional[int] = ..., created: _Optional[bool] = ..., canceled: _Optional[bool] = ..., compact_revision: _Optional[int] = ..., cancel_reason: _Optional[str] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
 
 class StatusRequest(_message.Message):
     __slots__ = ()
@@ -397,12 +287,4 @@ class StatusResponse(_message.Message):
     leader: int
     raft_index: int
     raft_term: int
-    def __init__(
-        self,
-        header: _Optional[_Union[ResponseHeader, _Mapping]] = ...,
-        version: _Optional[str] = ...,
-        db_size: _Optional[int] = ...,
-        leader: _Optional[int] = ...,
-        raft_index: _Optional[int] = ...,
-        raft_term: _Optional[int] = ...,
-    ) -> None: ...
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., version: _Optional[str] = ..., db_size: _Optional[int] = ..., leader: _Optional[int] = ..., raft_index: _Optional[int] = ..., raft_term: _Optional[int] = ...) -> None: ...
