@@ -117,6 +117,8 @@ class Mount:
 # Mount tests that hold only on LMDB, skipped on etcd: the reason each.
 LMDB_ONLY = {
     "test_full_store_is_enospc": "a full LMDB map; etcd has its own quota",
+    "test_df_shows_the_store_size_and_the_free_space": "compares with the free space of the "
+    "disk under the store's directory",
     "test_spec_by_tee_cp_and_cat_redirect": "counts commits by generation() at once after "
     "another process's commit; on etcd the watch tells it milliseconds later",
     "test_numbers_stay_coherent_through_random_changes": "expects another process's commit to "

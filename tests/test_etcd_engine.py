@@ -268,3 +268,16 @@ def test_a_range_left_early_and_resumed_further_on_is_read_once(engine: EtcdEngi
     reader.close()
     assert seen == [b"b/%04d" % i for i in range(1000)]
     assert len(ranges) == 1
+
+
+def test_space_is_etcds_database_and_what_its_default_quota_leaves(engine: EtcdEngine):
+    from metafs.etcd.engine import QUOTA
+
+    used, free = engine.space()
+    assert 0 < used <= QUOTA - free
+    fill(engine, {b"big%d" % i: b"x" * 100_000 for i in range(40)})  # 4 MB
+    deadline = time.monotonic() + 5  # etcd writes its database every 100 ms
+    while engine.space()[0] < used + 3_000_000 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    more, less = engine.space()
+    assert more >= used + 3_000_000 and less <= free - 3_000_000

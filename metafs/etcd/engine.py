@@ -44,6 +44,7 @@ from .client import EtcdClient, RequestTooLarge, Unavailable, range_end
 from .proto import etcd_pb2 as pb
 
 DEFAULT_PREFIX = "metafs"
+QUOTA = 2 << 30  # etcd's default --quota-backend-bytes
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,12 @@ class EtcdEngine:
 
     def sync(self) -> None:
         """Nothing to do: a commit is durable when etcd acknowledges it."""
+
+    def space(self) -> tuple[int, int]:
+        """(bytes of etcd's database in use, bytes left below etcd's default quota): the whole
+        cluster's, every prefix's (etcd does not tell its --quota-backend-bytes)."""
+        status = self.client.status()
+        return status.db_size_in_use or status.db_size, max(QUOTA - status.db_size, 0)
 
     def release_memory(self) -> None:
         """Nothing is held between transactions."""
