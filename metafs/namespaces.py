@@ -71,7 +71,7 @@ class Namespaces:
         snapshotters = self.tx.bucket(*bucket.path, B.SNAPSHOTS)
         if snapshotters is not None:
             for snapshotter, value in snapshotters.items():
-                if value is None and not snapshotters.bucket(snapshotter).is_empty():
+                if value is None and not snapshotters.child(snapshotter).is_empty():
                     held.append(f"snapshot-{B.dec(snapshotter)}")
         drafts = self.tx.bucket(B.METAFS, B.DRAFTS, B.enc(name))
         if drafts is not None and not drafts.is_empty():
@@ -80,7 +80,9 @@ class Namespaces:
             raise FailedPrecondition(
                 f'namespace "{name}" must be empty, but it still has {", ".join(held)}'
             )
-        self.tx.bucket(B.V1).delete_bucket(B.enc(name))
+        namespaces = self.tx.bucket(B.V1)
+        assert namespaces is not None, "a namespace exists outside the v1 bucket"
+        namespaces.delete_bucket(B.enc(name))
 
     def _bucket(self, name: str):
         bucket = B.namespace(self.tx, name)
