@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from . import buckets as B
 from . import validation
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, describe
-from .store import Txn
+from .store import Bucket, Txn
 
 # What makes a namespace non-empty for Delete, as containerd checks it (snapshots are checked
 # per snapshotter below, and metafs adds its own image drafts).
@@ -84,7 +84,7 @@ class Namespaces:
         assert namespaces is not None, "a namespace exists outside the v1 bucket"
         namespaces.delete_bucket(B.enc(name))
 
-    def _bucket(self, name: str):
+    def _bucket(self, name: str) -> Bucket:
         bucket = B.namespace(self.tx, name)
         if bucket is None:
             raise NotFound(describe("namespace", name))
