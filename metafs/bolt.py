@@ -230,7 +230,8 @@ class BoltFile:
             pos = meta0.page_size
             meta1, why1 = _parse_meta(data[pos : pos + HEADER_SIZE + _META.size], 1)
             if meta1 is not None and meta1.page_size != meta0.page_size:
-                meta1, why1 = None, f"page size {meta1.page_size} differs from meta page 0's"
+                why1 = f"page size {meta1.page_size} differs from meta page 0's"
+                meta1 = None
         else:
             # The page size is unknown: look for the second meta page where bbolt does.
             found: str | None = None  # why the first page with bolt's magic was refused

@@ -270,6 +270,6 @@ def _write(bucket: Bucket, c: Container) -> None:
         bucket.delete_bucket(B.EXTENSIONS)
     if c.extensions:
         extensions = bucket.create_bucket(B.EXTENSIONS)
-        for name, value in c.extensions.items():
-            extensions.put(B.enc(name), value.encode())
+        for name, extension in c.extensions.items():
+            extensions.put(B.enc(name), extension.encode())
     B.write_labels(bucket, c.labels)

@@ -90,7 +90,7 @@ class Content:
             return
         for key, value in blobs.items():
             if value is None and is_digest(B.dec(key)):
-                yield _read(B.dec(key), blobs.bucket(key))
+                yield _read(B.dec(key), blobs.child(key))
 
     def create(self, digest: str, size: int, labels: dict[str, str] | None = None) -> Blob:
         """Record a committed blob (what containerd writes when an ingest commits). Nothing
@@ -147,8 +147,10 @@ class Content:
     def delete(self, digest: str) -> None:
         """Delete a blob record; what only it referenced (through its gc.ref labels) is
         collected when the transaction commits, as containerd's collector does after a delete."""
-        self._bucket(digest)
-        self._blobs().delete_bucket(B.enc(digest))
+        self._bucket(digest)  # NotFound, naming the blob
+        blobs = self._blobs()
+        assert blobs is not None, "a blob record exists outside its blob bucket"
+        blobs.delete_bucket(B.enc(digest))
         self.tx.mark_dirty(self.namespace)
 
     # -- ingests (read-only) --
@@ -159,7 +161,7 @@ class Content:
             return
         for key, value in ingests.items():
             if value is None:
-                yield _read_ingest(B.dec(key), ingests.bucket(key))
+                yield _read_ingest(B.dec(key), ingests.child(key))
 
     def ingest(self, ref: str) -> Ingest:
         ingests = self.tx.bucket(B.V1, B.enc(self.namespace), B.CONTENT, B.INGESTS)

@@ -275,7 +275,9 @@ class Images:
             raise NotFound(describe("image draft", name, self.namespace))
         drafts.delete_bucket(B.enc(name))
         if drafts.is_empty():
-            self.tx.bucket(B.METAFS, B.DRAFTS).delete_bucket(B.enc(self.namespace))
+            namespaces = self.tx.bucket(B.METAFS, B.DRAFTS)
+            assert namespaces is not None, "drafts exist outside the drafts bucket"
+            namespaces.delete_bucket(B.enc(self.namespace))
 
     def set_target_field(self, name: str, field_name: str, value: str | int) -> Image:
         """Set one of digest, mediatype, size of an image or draft; a draft whose target is

@@ -8,6 +8,7 @@ the listed resources, not what their labels reference.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -117,7 +118,7 @@ class Leases:
             return
         for key, value in leases.items():
             if value is None:
-                yield _read(B.dec(key), leases.bucket(key))
+                yield _read(B.dec(key), leases.child(key))
 
     def create(
         self,
@@ -146,8 +147,10 @@ class Leases:
 
     def delete(self, lease_id: str) -> None:
         """Delete a lease; what only it held is collected when the transaction commits."""
-        self._bucket(lease_id)
-        self._leases().delete_bucket(B.enc(lease_id))
+        self._bucket(lease_id)  # NotFound, naming the lease
+        leases = self._leases()
+        assert leases is not None, "a lease exists outside its leases bucket"
+        leases.delete_bucket(B.enc(lease_id))
         self.tx.mark_dirty(self.namespace)
 
     def add_resource(self, lease_id: str, resource: LeaseResource) -> None:
@@ -165,7 +168,7 @@ class Leases:
         if bucket is not None:
             bucket.delete(B.enc(resource.id))
 
-    def resources(self, lease_id: str) -> list[LeaseResource]:
+    def resources(self, lease_id: str) -> builtins.list[LeaseResource]:  # `list` here is the method
         return _resources(self._bucket(lease_id))
 
 
@@ -185,7 +188,7 @@ def _resources(bucket: Bucket) -> list[LeaseResource]:
     if snapshots is not None:
         for name, value in snapshots.items():
             if value is None:
-                held = snapshots.bucket(name)
+                held = snapshots.child(name)
                 found += [
                     LeaseResource(B.dec(k), f"snapshots/{B.dec(name)}")
                     for k, v in held.items()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from . import buckets as B
 from . import validation
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, describe
-from .store import Txn
+from .store import Bucket, Txn
 
 # What makes a namespace non-empty for Delete, as containerd checks it (snapshots are checked
 # per snapshotter below, and metafs adds its own image drafts).
@@ -71,7 +71,7 @@ class Namespaces:
         snapshotters = self.tx.bucket(*bucket.path, B.SNAPSHOTS)
         if snapshotters is not None:
             for snapshotter, value in snapshotters.items():
-                if value is None and not snapshotters.bucket(snapshotter).is_empty():
+                if value is None and not snapshotters.child(snapshotter).is_empty():
                     held.append(f"snapshot-{B.dec(snapshotter)}")
         drafts = self.tx.bucket(B.METAFS, B.DRAFTS, B.enc(name))
         if drafts is not None and not drafts.is_empty():
@@ -80,9 +80,11 @@ class Namespaces:
             raise FailedPrecondition(
                 f'namespace "{name}" must be empty, but it still has {", ".join(held)}'
             )
-        self.tx.bucket(B.V1).delete_bucket(B.enc(name))
+        namespaces = self.tx.bucket(B.V1)
+        assert namespaces is not None, "a namespace exists outside the v1 bucket"
+        namespaces.delete_bucket(B.enc(name))
 
-    def _bucket(self, name: str):
+    def _bucket(self, name: str) -> Bucket:
         bucket = B.namespace(self.tx, name)
         if bucket is None:
             raise NotFound(describe("namespace", name))

@@ -98,7 +98,7 @@ class Snapshots:
                 continue
             for key, value in bucket.items():
                 if value is None:
-                    yield _read(name, B.dec(key), bucket.bucket(key))
+                    yield _read(name, B.dec(key), bucket.child(key))
 
     # -- writing --
 
@@ -188,10 +188,12 @@ class Snapshots:
             raise FailedPrecondition(
                 f"cannot remove {self._describe(snapshotter, key)}: it has children"
             )
+        records = self._snapshotter(snapshotter)
+        assert records is not None, "a snapshot exists outside its snapshotter's bucket"
         parent = bucket.get(B.PARENT)
-        if parent and self._snapshotter(snapshotter).bucket(parent) is None:
+        if parent and records.bucket(parent) is None:
             raise NotFound(f"parent {self._describe(snapshotter, B.dec(parent))}")
-        remove_record(self._snapshotter(snapshotter), B.enc(key))
+        remove_record(records, B.enc(key))
         self.tx.mark_dirty(self.namespace)
 
     def _next_sequence(self, snapshotter: str, bucket: Bucket) -> int:
@@ -224,7 +226,7 @@ def _highest_sequence(bucket: Bucket) -> int:
     for key, value in bucket.items():
         if value is not None:
             continue
-        parts = (bucket.bucket(key).get(B.NAME) or b"").split(b"/", 2)
+        parts = (bucket.child(key).get(B.NAME) or b"").split(b"/", 2)
         if len(parts) == 3 and parts[1].isdigit():
             highest = max(highest, int(parts[1]))
     return highest

@@ -97,14 +97,13 @@ def write_mirror(store_path: Path, root: Path) -> int:
     """Write the store's tree as plain files under `root`; the number of files in images/."""
     count = 0
     with Store(store_path, readonly=True) as store, store.read() as tx:
-        for top, objects, files_of, name_of in (
-            ("images", Images(tx, NAMESPACE).list(), image_files, lambda o: o.name),
-            ("containers", Containers(tx, NAMESPACE).list(), container_files, lambda o: o.id),
+        for top, objects in (
+            ("images", ((i.name, image_files(i)) for i in Images(tx, NAMESPACE).list())),
+            ("containers", ((c.id, container_files(c)) for c in Containers(tx, NAMESPACE).list())),
         ):
-            for obj in objects:
-                directory = root / top / encode(name_of(obj).encode()).decode()
+            for name, files in objects:
+                directory = root / top / encode(name.encode()).decode()
                 (directory / "labels").mkdir(parents=True)
-                files = files_of(obj)
                 for rel, value in files.items():
                     _write(directory / rel, value.encode() + b"\n")
                 if top == "images":

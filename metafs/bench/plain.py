@@ -32,7 +32,7 @@ class Passthrough(pyfuse3.Operations):
         try:
             st = os.lstat(path)
         except OSError as exc:
-            raise pyfuse3.FUSEError(exc.errno) from None
+            raise pyfuse3.FUSEError(exc.errno or errno.EIO) from None
         attrs = pyfuse3.EntryAttributes()
         for name in (
             "st_ino",

@@ -52,7 +52,7 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = _group_of(argv)
     for module in GROUPS if wanted is None else (wanted,):
-        importlib.import_module(f".{module}", __name__).register(sub)  # type: ignore[attr-defined]
+        importlib.import_module(f".{module}", __name__).register(sub)
     return top
 
 

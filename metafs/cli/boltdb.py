@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from .common import open_store
 from .formats import add_text_or_json, emit, go_json
@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 class _Progress:
     """One self-overwriting status line on a terminal."""
 
-    def __init__(self, out: io.TextIOBase) -> None:
+    def __init__(self, out: TextIO) -> None:
         self.out = out
         self.shown = False
 

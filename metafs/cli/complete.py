@@ -14,9 +14,15 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .common import default_namespace, default_store_path
 from .formats import emit
+
+if TYPE_CHECKING:
+    from ..store import Txn
+
+_State = dict[str, str | None]  # the options of the line that the names depend on
 
 # (group, verb, ...) as the parsers' prog names them -> what its positional arguments name
 NAMES: dict[tuple[str, ...], str] = {
@@ -56,7 +62,7 @@ def main(args: list[str]) -> int:
 
 
 def _candidates(top: argparse.ArgumentParser, words: list[str], cur: str) -> Iterable[str]:
-    state: dict[str, str | None] = {"store": None, "namespace": None, "snapshotter": None}
+    state: _State = {"store": None, "namespace": None, "snapshotter": None}
     current, positionals, i = top, 0, 1
     while i < len(words):
         word = words[i]
@@ -100,13 +106,13 @@ def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction |
     return None
 
 
-def _remember(state: dict[str, str | None], action: argparse.Action, value: str) -> None:
+def _remember(state: _State, action: argparse.Action, value: str) -> None:
     dest = {"mount_store": "store", "mount_namespace": "namespace"}.get(action.dest, action.dest)
     if dest in state:
         state[dest] = value
 
 
-def _values(action: argparse.Action, state: dict[str, str | None]) -> list[str]:
+def _values(action: argparse.Action, state: _State) -> list[str]:
     if action.choices is not None:
         return [str(choice) for choice in action.choices]
     if action.dest in ("namespace", "mount_namespace"):
@@ -114,7 +120,7 @@ def _values(action: argparse.Action, state: dict[str, str | None]) -> list[str]:
     return []  # a path or a free value: bash completes file names
 
 
-def _names(kind: str, position: int, state: dict[str, str | None]) -> list[str]:
+def _names(kind: str, position: int, state: _State) -> list[str]:
     """Names from the store, read-only; none when there is no store or it cannot be read."""
     if not kind:
         return []
@@ -133,50 +139,50 @@ def _names(kind: str, position: int, state: dict[str, str | None]) -> list[str]:
         return []
 
 
-def _images(tx, ns, state):  # type: ignore[no-untyped-def]
+def _images(tx: Txn, ns: str, state: _State) -> Iterable[str]:
     from ..images import Images
 
     return Images(tx, ns).names()
 
 
-def _containers(tx, ns, state):  # type: ignore[no-untyped-def]
+def _containers(tx: Txn, ns: str, state: _State) -> Iterable[str]:
     from ..containers import Containers
 
     return (c.id for c in Containers(tx, ns).list())
 
 
-def _leases(tx, ns, state):  # type: ignore[no-untyped-def]
+def _leases(tx: Txn, ns: str, state: _State) -> Iterable[str]:
     from ..leases import Leases
 
     return (lease.id for lease in Leases(tx, ns).list())
 
 
-def _namespaces(tx, ns, state):  # type: ignore[no-untyped-def]
+def _namespaces(tx: Txn, ns: str, state: _State) -> Iterable[str]:
     from ..namespaces import Namespaces
 
     return Namespaces(tx).list()
 
 
-def _content(tx, ns, state):  # type: ignore[no-untyped-def]
+def _content(tx: Txn, ns: str, state: _State) -> Iterable[str]:
     from ..content import Content
 
     return (blob.digest for blob in Content(tx, ns).list())
 
 
-def _snapshots(tx, ns, state):  # type: ignore[no-untyped-def]
+def _snapshots(tx: Txn, ns: str, state: _State) -> Iterable[str]:
     from ..snapshots import Snapshots
     from .options import default_snapshotter
 
     return Snapshots(tx, ns).keys(state["snapshotter"] or default_snapshotter())
 
 
-def _snapshotters(tx, ns, state):  # type: ignore[no-untyped-def]
+def _snapshotters(tx: Txn, ns: str, state: _State) -> Iterable[str]:
     from ..snapshots import Snapshots
 
     return {s.snapshotter for s in Snapshots(tx, ns).list()}
 
 
-_LISTERS: dict[str, Callable] = {  # type: ignore[type-arg]
+_LISTERS: dict[str, Callable[[Txn, str, _State], Iterable[str]]] = {
     "images": _images,
     "containers": _containers,
     "leases": _leases,

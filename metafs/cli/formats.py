@@ -12,6 +12,7 @@ import re
 import sys
 from collections.abc import Mapping
 from datetime import datetime
+from typing import TypeVar
 
 from ..codec import format_time
 
@@ -75,7 +76,10 @@ def emit_labels(labels: Mapping[str, str]) -> None:
     emit(",".join(sorted_labels(labels)) + "\n")
 
 
-def sorted_map(values: Mapping[str, str]) -> dict[str, str]:
+_V = TypeVar("_V")
+
+
+def sorted_map(values: Mapping[str, _V]) -> dict[str, _V]:
     """A map in the key order Go's encoding/json writes (bytewise)."""
     return {k: values[k] for k in sorted(values, key=_bytes_key)}
 

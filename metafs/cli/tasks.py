@@ -19,6 +19,8 @@ from .options import add_ls_verb
 from .tables import tabwrite
 
 if TYPE_CHECKING:  # grpc loads with the commands that need it
+    from google.protobuf.any_pb2 import Any
+
     from ..live.tasks import Task
 
 PROCESS_DETAILS = "containerd.runc.v1.ProcessDetails"
@@ -115,7 +117,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
     return 0
 
 
-def _info(info) -> str:
+def _info(info: Any) -> str:
     """What ctr prints for a process's info: "-" for none, else the Go value it decodes to."""
     from ..live.proto import runc_pb2
 

@@ -208,7 +208,7 @@ def _scan(txn: lmdb.Transaction, start: bytes, stop: bytes | None) -> Iterator[t
 def _get(txn: Any, key: bytes) -> bytes | None:
     try:
         if len(key) <= DIRECT_MAX:
-            return txn.get(key)  # type: ignore[no-any-return]
+            return txn.get(key)
         stored: bytes | None = txn.get(lmdb_key(key))
     except lmdb.Error as exc:  # a damaged file
         raise CorruptStore(f"unreadable store: {exc}") from exc

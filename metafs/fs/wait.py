@@ -66,7 +66,7 @@ def install() -> bool:
             return False
         return True
 
-    pyfuse3._wait_fuse_readable = wait_readable  # type: ignore[attr-defined]
+    pyfuse3._wait_fuse_readable = wait_readable
     return True
 
 

@@ -169,7 +169,7 @@ class Containerd:
         try:
             yield from stream
         except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.CANCELLED:  # type: ignore[attr-defined]
+            if exc.code() != grpc.StatusCode.CANCELLED:
                 raise self._error(exc, "events.v1.Events/Subscribe") from None
         finally:
             stream.cancel()

@@ -65,7 +65,7 @@ class Roots:
 
 
 def _from_process(process: task_pb2.Process) -> Task:
-    status = task_pb2.Status.Name(process.status).lower()  # type: ignore[arg-type]
+    status = task_pb2.Status.Name(process.status).lower()
     if process.status != task_pb2.STOPPED:
         return Task(process.id, process.pid, status)
     at = process.exited_at
