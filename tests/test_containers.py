@@ -32,8 +32,8 @@ KATA_OPTIONS = AnyValue("runtimeoptions.v1.Options", b"\x12\x15/etc/kata/config.
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "store") as s:
+def store(store_at: str):
+    with Store.open(store_at) as s:
         yield s
 
 

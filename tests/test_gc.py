@@ -28,8 +28,8 @@ HOUR = 3600 * 10**9
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "store") as store:
+def store(store_at: str):
+    with Store.open(store_at) as store:
         yield store
 
 

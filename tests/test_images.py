@@ -31,8 +31,8 @@ GO_EPOCH_OFFSET = 62135596800  # seconds from 0001-01-01 to 1970-01-01
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "store") as s:
+def store(store_at: str):
+    with Store.open(store_at) as s:
         yield s
 
 

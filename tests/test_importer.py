@@ -25,8 +25,8 @@ PAGE = 4096
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "store", sync=False) as opened:
+def store(store_at: str) -> Iterator[Store]:
+    with Store.open(store_at, sync=False) as opened:
         yield opened
 
 

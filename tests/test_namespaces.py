@@ -26,8 +26,8 @@ DIGEST = "sha256:" + "0123456789abcdef" * 4
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "store") as s:
+def store(store_at: str):
+    with Store.open(store_at) as s:
         yield s
 
 

@@ -33,7 +33,12 @@ def memory_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
 # Every engine the store runs on: each test taking the `store` fixture runs on each of them.
 # A new engine is one line here: a function making an empty store of it (it may start what
 # it needs through `request.getfixturevalue`).
-ENGINES = {"lmdb": lmdb_store, "memory": memory_store}
+def etcd_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    locator = request.getfixturevalue("etcd_server").locator(request.getfixturevalue("etcd_prefix"))
+    return Store.open(locator, create=True)
+
+
+ENGINES = {"lmdb": lmdb_store, "memory": memory_store, "etcd": etcd_store}
 
 
 @pytest.fixture(params=list(ENGINES))

@@ -56,7 +56,8 @@ def store_locator(args: argparse.Namespace) -> str:
     changes its directory)."""
     if getattr(args, "containerd", False):  # a live node's metadata (docs/live.md)
         return f"containerd://{os.path.abspath(args.root)}"
-    where = str(args.store or default_store_path())
+    # $METAFS_STORE as given: default_store_path()'s Path would fold etcd:// into etcd:/
+    where = args.store or os.environ.get("METAFS_STORE") or str(default_store_path())
     if "://" in where:
         return where
     return os.path.abspath(where)

@@ -114,7 +114,10 @@ def cmd_mount(args: argparse.Namespace) -> int:
     if args.max_nodes is not None:
         options.max_nodes = args.max_nodes
     daemon.check_mountpoint(options.mountpoint)
-    open_store(args, readonly=args.read_only).close()  # every reason it cannot, said here
+    if args.foreground or "://" not in options.store:
+        # every reason it cannot, said here; not a store reached through a client library
+        # (etcd's gRPC), which a forked daemon could not use after the parent did
+        open_store(args, readonly=args.read_only).close()
     if args.foreground:
         return daemon.serve(options)
     return daemon.background(options)

@@ -126,6 +126,7 @@ Opener = Callable[..., Engine]
 # The opener is called as `opener(locator, readonly=..., create=..., sync=..., **options)`.
 _OPENERS: dict[str, Opener | str] = {
     "memory": "metafs.engines.memory:open_memory",
+    "etcd": "metafs.etcd.engine:open_etcd",
     "containerd": "metafs.live.engine:open_live",  # a running containerd's meta.db, read-only
 }
 
