@@ -16,7 +16,7 @@ import heapq
 from collections.abc import Iterator
 
 from ... import buckets as B
-from ...errors import NotFound
+from ...errors import AlreadyExists, NotFound
 from ...images import Image, Images
 from ...store import Txn
 from ..fields import Field, size_value
@@ -31,6 +31,7 @@ FIELDS = {
 
 
 class ImagesView(ObjectView[Image]):
+    kind = "images"
     fields = FIELDS
     fixed = (LABELS, *TIMES, *FIELDS)
 
@@ -78,6 +79,8 @@ class ImagesView(ObjectView[Image]):
         self.check_writable()
         if classify(path, self) != OBJECT:
             raise NotPermitted("directories are made only in images/ and containers/")
+        if self.editor is not None:
+            raise NotPermitted("on a live node an image is made by `mv` of another one")
         with self.store.write() as tx:
             Images(tx, self.namespace).create_draft(path[1])
         self.entries_changed()
@@ -87,6 +90,10 @@ class ImagesView(ObjectView[Image]):
         self.check_writable()
         if classify(path, self) != OBJECT:
             raise NotPermitted(f"{'/'.join(path)} cannot be removed")
+        if self.editor is not None:
+            self.editor.delete(self.kind, path[1])
+            self.entries_changed()
+            return
         with self.store.write() as tx:
             images = Images(tx, self.namespace)
             if images.exists(path[1]):
@@ -99,6 +106,12 @@ class ImagesView(ObjectView[Image]):
         """An image, or a label within one image."""
         if classify(old, self) == OBJECT and old[:-1] == new[:-1]:
             self.check_writable()
+            if self.editor is not None:
+                if not replace and self._object(new[1]) is not None:
+                    raise AlreadyExists(f"image {new[1]!r}")
+                self.editor.rename(self.kind, old[1], new[1])
+                self.entries_changed()
+                return
             with self.store.write() as tx:
                 Images(tx, self.namespace).rename(old[1], new[1])
             self.entries_changed()

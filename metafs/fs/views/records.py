@@ -122,6 +122,7 @@ class RecordView(View):
         super().__init__(context)
         self.store = context.store
         self.namespace = context.namespace
+        self.editor = context.editor
         self.records = context.shared(Records)
 
     # ---- what a kind of record is -----------------------------------------------------
