@@ -4,9 +4,12 @@ checked with `ctr` afterwards; each refusal leaves containerd's state as ctr saw
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
+from cli_helpers import ROOT, env
 from live_node import IMAGE, LiveMount, LiveNode, start_node
 from test_live_mount import out, shown_within
 
@@ -180,3 +183,77 @@ def test_refusals_leave_containerd_as_it_was(node: LiveNode, mount: LiveMount) -
     )
     assert after == before
     assert out(mount, "cat tasks/busy-1/status") == "running\n"
+
+
+# ---- the command line's write verbs with --containerd: the same editor
+
+
+def metafs(node: LiveNode, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "metafs", "--containerd", "--root", str(node.root), "--state",
+         str(node.state), "-n", node.namespace, *args],
+        capture_output=True, text=True, env=env(), cwd=ROOT, timeout=60,
+    )  # fmt: skip
+
+
+def ok(node: LiveNode, *args: str) -> str:
+    done = metafs(node, *args)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    return done.stdout
+
+
+def test_cli_labels(node: LiveNode) -> None:
+    node.ctr("containers", "create", IMAGE, "cli-1")
+    shown = ok(node, "containers", "label", "cli-1", "env=prod", "zone=a")
+    every = info(node, "cli-1")["Labels"]  # with the stop signal ctr adds
+    assert shown == ",".join(f"{k}={v}" for k, v in sorted(every.items())) + "\n"
+    assert labels(node, "cli-1") == {"env": "prod", "zone": "a"}
+    ok(node, "containers", "label", "cli-1", "zone=")
+    assert labels(node, "cli-1") == {"env": "prod"}
+    ok(node, "images", "label", IMAGE, "team=core")
+    assert image_rows(node)[IMAGE][-1] == "team=core"
+    assert ok(node, "images", "label", "--replace-all", IMAGE, "owner=me") == "owner=me\n"
+    assert image_rows(node)[IMAGE][-1] == "owner=me"
+
+
+def test_cli_tag_and_rm(node: LiveNode) -> None:
+    assert ok(node, "images", "tag", IMAGE, "example.com/cli:1") == "example.com/cli:1\n"
+    rows = image_rows(node)
+    assert rows["example.com/cli:1"][1] == rows[IMAGE][1]
+    done = metafs(node, "images", "tag", IMAGE, "example.com/cli:1")
+    assert done.returncode == 1 and "already exists" in done.stderr
+    ok(node, "images", "tag", "--force", IMAGE, "example.com/cli:1")
+    done = metafs(node, "images", "rm", "example.com/cli:1", "example.com/none:1")
+    assert done.returncode == 0 and done.stdout == "example.com/cli:1\n"
+    assert done.stderr.count("\n") == 1 and "not found" in done.stderr
+    assert "example.com/cli:1" not in image_rows(node)
+    node.ctr("containers", "create", IMAGE, "cli-rm")
+    ok(node, "containers", "rm", "cli-rm")
+    assert "cli-rm" not in node.ctr("containers", "ls", "-q").split()
+    node.ctr("leases", "create", "--id", "cli-lease")
+    assert ok(node, "leases", "rm", "cli-lease") == "cli-lease\n"
+    assert "cli-lease" not in node.ctr("leases", "ls", "-q").split()
+
+
+def test_cli_refusals_leave_containerd_as_it_was(node: LiveNode) -> None:
+    before = (node.ctr("containers", "info", "busy-1"), node.ctr("images", "ls"))
+    for args, message in (
+        (("containers", "rm", "busy-1"), "has a task"),
+        (("containers", "rm", "nothing"), "not found"),
+        (("containers", "label", "nothing", "a=b"), "not found"),
+        (("containers", "label", "busy-1", "a=" + "x" * 4100), "invalid argument"),
+        (("images", "tag", "example.com/none:1", "example.com/x:1"), "not found"),
+        (("leases", "rm", "nothing"), "not found"),
+    ):
+        done = metafs(node, *args)
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+        assert message in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert (node.ctr("containers", "info", "busy-1"), node.ctr("images", "ls")) == before
+
+
+def test_a_change_by_ctr_meanwhile_shows(node: LiveNode, mount: LiveMount) -> None:
+    out(mount, "echo mine > containers/idle-1/labels/who")
+    node.ctr("containers", "label", "idle-1", "who=ctr")
+    shown_within(lambda: mount.sh("cat containers/idle-1/labels/who").stdout == "ctr\n")
+    out(mount, "echo again > containers/idle-1/labels/who")
+    assert labels(node, "idle-1")["who"] == "again"

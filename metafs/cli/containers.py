@@ -15,6 +15,7 @@ from ..gc import LABEL_ROOT
 from ..images import Images
 from ..snapshots import Snapshots
 from ..store import Txn
+from . import live_writes
 from .common import open_store, parse_labels
 from .formats import (
     add_format_option,
@@ -312,6 +313,8 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
+    if getattr(args, "containerd", False):
+        return live_writes.label(args, "containers")
     labels = parse_labels(args.labels)
     namespace = write_namespace(args)
     with open_store(args) as store, store.write() as tx:
@@ -325,6 +328,8 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
+    if getattr(args, "containerd", False):
+        return live_writes.delete(args, "containers", args.ids)
     namespace = write_namespace(args)
     with open_store(args) as store, store.write() as tx:
         containers = Containers(tx, namespace)

@@ -86,6 +86,12 @@ class ContainerdEditor:
         if self._client is not None:
             self._client.close()
 
+    def __enter__(self) -> ContainerdEditor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # ---- the Editor seam ------------------------------------------------------------------
 
     def set_labels(self, kind: str, name: str, changes: dict[str, str]) -> None:
@@ -153,8 +159,14 @@ class ContainerdEditor:
             raise InvalidArgument(f"{kind} are not renamed")
         if old == new:
             return
-        image = self.image(old)
-        image.name = new
+        self.copy_image(old, new)
+        self.delete("images", old)
+
+    def copy_image(self, source: str, target: str) -> None:
+        """A new image `target` with the target and labels of `source` (`ctr images tag`);
+        AlreadyExists if there is one."""
+        image = self.image(source)
+        image.name = target
         image.ClearField("created_at")
         image.ClearField("updated_at")
         self._call(
@@ -162,7 +174,6 @@ class ContainerdEditor:
             metadata_pb2.CreateImageRequest(image=image),
             metadata_pb2.CreateImageResponse,
         )
-        self.delete("images", old)
 
     # ---- tasks ----------------------------------------------------------------------------
 
