@@ -15,7 +15,6 @@ from ..gc import LABEL_ROOT
 from ..images import Images
 from ..snapshots import Snapshots
 from ..store import Txn
-from . import live_writes
 from .common import open_store, parse_labels
 from .formats import (
     add_format_option,
@@ -314,6 +313,8 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def cmd_label(args: argparse.Namespace) -> int:
     if getattr(args, "containerd", False):
+        from . import live_writes  # a live node's editor: only when asked for
+
         return live_writes.label(args, "containers")
     labels = parse_labels(args.labels)
     namespace = write_namespace(args)
@@ -329,6 +330,8 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 def cmd_rm(args: argparse.Namespace) -> int:
     if getattr(args, "containerd", False):
+        from . import live_writes  # a live node's editor: only when asked for
+
         return live_writes.delete(args, "containers", args.ids)
     namespace = write_namespace(args)
     with open_store(args) as store, store.write() as tx:

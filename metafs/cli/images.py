@@ -7,7 +7,6 @@ import argparse
 from .. import filters
 from ..errors import AlreadyExists
 from ..images import Descriptor, Image, Images
-from . import live_writes
 from .common import open_store, parse_labels
 from .formats import (
     emit,
@@ -190,6 +189,8 @@ def cmd_put(args: argparse.Namespace) -> int:
 
 def cmd_tag(args: argparse.Namespace) -> int:
     if getattr(args, "containerd", False):
+        from . import live_writes  # a live node's editor: only when asked for
+
         return live_writes.images_tag(args)
     namespace = write_namespace(args)
     with open_store(args) as store, store.write() as tx:
@@ -210,6 +211,8 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 def cmd_rm(args: argparse.Namespace) -> int:
     if getattr(args, "containerd", False):
+        from . import live_writes  # a live node's editor: only when asked for
+
         return live_writes.delete(args, "images", args.names)
     namespace = write_namespace(args)
     with open_store(args) as store, store.write() as tx:
@@ -220,6 +223,8 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 def cmd_label(args: argparse.Namespace) -> int:
     if getattr(args, "containerd", False):
+        from . import live_writes  # a live node's editor: only when asked for
+
         return live_writes.label(args, "images")
     labels = parse_labels(args.labels)
     namespace = write_namespace(args)

@@ -12,7 +12,6 @@ from .. import filters
 from ..codec import now_ns
 from ..errors import InvalidArgument
 from ..leases import LABEL_EXPIRE, Lease, Leases
-from . import live_writes
 from .common import open_store, parse_labels
 from .formats import emit, go_json, label_list, local_rfc3339, rfc3339, sorted_map
 from .options import add_ls_verb, add_rm_verb, write_namespace
@@ -164,6 +163,8 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def cmd_rm(args: argparse.Namespace) -> int:
     if getattr(args, "containerd", False):
+        from . import live_writes  # a live node's editor: only when asked for
+
         return live_writes.delete(args, "leases", args.ids)
     ids = list(dict.fromkeys(args.ids))
     namespace = write_namespace(args)

@@ -89,15 +89,19 @@ def live_mount(args: argparse.Namespace, options: MountOptions) -> None:
     options.views = {**options.views, "tasks": lambda context: TasksView(context, source)}
     if not options.readonly:
         address, namespace = args.address, args.namespace
-        options.editor = lambda store: editor(address, namespace, store)
+        options.editor = lambda store: editor(address, namespace, store, log=True)
 
 
-def editor(address: str, namespace: str, store: Store | None = None) -> ContainerdEditor:
+def editor(
+    address: str, namespace: str, store: Store | None = None, *, log: bool = False
+) -> ContainerdEditor:
     """The changes to a live node, as containerd's API calls; with the `store` whose engine
-    reads that node, which then shows each change at once."""
+    reads that node, which then shows each change at once; `log`: a containerd that does not
+    answer is logged too (a mount's daemon)."""
     need_grpc()
     from ..live.editor import ContainerdEditor
     from ..live.engine import LiveEngine
 
     engine = store.engine if store is not None else None
-    return ContainerdEditor(address, namespace, engine if isinstance(engine, LiveEngine) else None)
+    engine = engine if isinstance(engine, LiveEngine) else None
+    return ContainerdEditor(address, namespace, engine, log_unavailable=log)

@@ -61,10 +61,18 @@ class ContainerdEditor:
     """The changes of one namespace of a node, through its containerd's socket. The client is
     made at the first change (a mount's daemon forks after it is set up)."""
 
-    def __init__(self, address: str, namespace: str, engine: LiveEngine | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        namespace: str,
+        engine: LiveEngine | None = None,
+        *,
+        log_unavailable: bool = False,
+    ) -> None:
         self.address = address
         self.namespace = namespace
         self.engine = engine
+        self.log_unavailable = log_unavailable  # a mount logs it; a command says it once
         self._client: Containerd | None = None
 
     def client(self) -> Containerd:
@@ -76,7 +84,8 @@ class ContainerdEditor:
         try:
             done = self.client().call(method, request, answer)
         except Unavailable as exc:
-            log.warning("containerd on %s: %s", self.address, exc)
+            if self.log_unavailable:
+                log.warning("%s", exc)  # it names the socket
             raise
         if self.engine is not None:
             self.engine.stale()
