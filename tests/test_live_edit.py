@@ -266,3 +266,22 @@ def test_cli_without_containerd_is_one_line(node: LiveNode, tmp_path) -> None:
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert socket in done.stderr and "Traceback" not in done.stderr
     assert node.ctr("containers", "info", "idle-1") == before
+
+
+def test_snapshot_and_content_labels(node: LiveNode, mount: LiveMount) -> None:
+    snapshot = "snapshots/overlayfs/idle-1"
+    out(mount, f"echo yes > {snapshot}/labels/checked")
+    info_labels = json.loads(node.ctr("snapshots", "info", "idle-1"))["Labels"]
+    assert info_labels["checked"] == "yes"
+    assert out(mount, f"cat {snapshot}/labels/checked") == "yes\n"
+    out(mount, f"rm {snapshot}/labels/checked")
+    assert "checked" not in json.loads(node.ctr("snapshots", "info", "idle-1")).get("Labels", {})
+    digest = image_rows(node)[IMAGE][1]
+    out(mount, f"setfattr -n user.checked -v yes content/{digest}")
+    row = next(r for r in node.ctr("content", "ls").splitlines() if r.startswith(digest))
+    assert "checked=yes" in row.split()[-1]
+    out(mount, f"rm content/{digest}/labels/checked")
+    row = next(r for r in node.ctr("content", "ls").splitlines() if r.startswith(digest))
+    assert "checked=yes" not in row
+    refused(mount, f"echo 1 > {snapshot}/kind", "Operation not permitted")
+    refused(mount, "echo v > leases/nothing/labels/k", "No such file or directory")

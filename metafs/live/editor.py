@@ -1,6 +1,7 @@
 """Changes to a live node, made as containerd's API calls (`metafs.editor.Editor`).
 
-Each change is one call, as ctr makes it: labels and fields by `Update` with a field mask
+Each change is one call, as ctr makes it: labels (of images, containers, snapshots and
+content) and fields by `Update` with a field mask
 (`labels.<key>`, an empty value removing the label; `target` for an image's digest,
 mediatype or size; `spec`, `image` or `snapshotkey` for a container), deletions by `Delete`.
 Renaming an image is two calls (Create under the new name, Delete of the old one): not one
@@ -112,6 +113,19 @@ class ContainerdEditor:
         elif kind == "containers":
             container = metadata_pb2.Container(id=name, labels=changes)
             self._update_container(container, mask)
+        elif kind == "snapshots":  # name: <snapshotter>/<key>
+            snapshotter, _, key = name.partition("/")
+            info = metadata_pb2.SnapshotInfo(name=key, labels=changes)
+            request: Message = metadata_pb2.UpdateSnapshotRequest(
+                snapshotter=snapshotter, info=info, update_mask=mask
+            )
+            self._call(
+                "snapshots.v1.Snapshots/Update", request, metadata_pb2.UpdateSnapshotResponse
+            )
+        elif kind == "content":
+            blob = metadata_pb2.ContentInfo(digest=name, labels=changes)
+            request = metadata_pb2.UpdateContentRequest(info=blob, update_mask=mask)
+            self._call("content.v1.Content/Update", request, metadata_pb2.UpdateContentResponse)
         else:
             raise InvalidArgument(f"{kind} have no labels to set here")
 
