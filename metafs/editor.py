@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from .images import Image
+
 
 class Editor(Protocol):
     """Changes to one namespace's objects, each complete or not made at all."""
@@ -24,6 +26,9 @@ class Editor(Protocol):
     def set_field(self, kind: str, name: str, field: str, value: str) -> None:
         """Set one field (an image's digest, mediatype or size; a container's spec, image or
         snapshotkey), already validated."""
+
+    def create_image(self, image: Image) -> None:
+        """Create a complete image (its target set), with its labels."""
 
     def delete(self, kind: str, name: str) -> None:
         """Delete an object (EBUSY for a container that has a task)."""

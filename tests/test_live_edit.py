@@ -285,3 +285,27 @@ def test_snapshot_and_content_labels(node: LiveNode, mount: LiveMount) -> None:
     assert "checked=yes" not in row
     refused(mount, f"echo 1 > {snapshot}/kind", "Operation not permitted")
     refused(mount, "echo v > leases/nothing/labels/k", "No such file or directory")
+
+
+def test_an_image_made_by_mkdir_reaches_containerd_once_complete(
+    node: LiveNode, mount: LiveMount
+) -> None:
+    digest, size = image_rows(node)[IMAGE][1], image_rows(node)[IMAGE][2]
+    new = "images/example.com%2Fnew:1"
+    out(mount, f"mkdir {new}")
+    assert "example.com%2Fnew:1" in out(mount, "ls images").split()
+    out(mount, f"echo yes > {new}/labels/made")
+    out(mount, f"echo {digest} > {new}/digest")
+    assert "example.com/new:1" not in image_rows(node)  # a draft, in the mount only
+    refused(mount, f"mkdir {new}", "File exists")
+    out(mount, f"echo application/vnd.oci.image.manifest.v1+json > {new}/mediatype")
+    manifest = node.ctr("content", "get", digest)
+    out(mount, f"echo {len(manifest)} > {new}/size")
+    row = image_rows(node)["example.com/new:1"]
+    assert row[:2] == ["application/vnd.oci.image.manifest.v1+json", digest]
+    assert row[-1] == "made=yes" and size in row
+    assert out(mount, f"cat {new}/size") == f"{len(manifest)}\n"
+    out(mount, "mkdir images/example.com%2Fgone:1")
+    out(mount, "rmdir images/example.com%2Fgone:1")
+    assert "example.com%2Fgone:1" not in out(mount, "ls images").split()
+    assert "example.com/gone:1" not in image_rows(node)

@@ -27,6 +27,7 @@ from .. import validation
 from ..codec import SPEC_TYPE_URL
 from ..containers import spec_from_json
 from ..errors import InvalidArgument, NotFound
+from ..images import Image
 from .api import Busy, Containerd, Unavailable
 from .engine import LiveEngine
 from .proto import metadata_pb2, task_pb2, tasks_pb2
@@ -184,6 +185,22 @@ class ContainerdEditor:
             return
         self.copy_image(old, new)
         self.delete("images", old)
+
+    def create_image(self, image: Image) -> None:
+        validation.labels(image.labels)
+        target = image.target
+        made = metadata_pb2.Image(
+            name=image.name,
+            labels=image.labels,
+            target=metadata_pb2.Descriptor(
+                media_type=target.media_type, digest=target.digest, size=target.size
+            ),
+        )
+        self._call(
+            "images.v1.Images/Create",
+            metadata_pb2.CreateImageRequest(image=made),
+            metadata_pb2.CreateImageResponse,
+        )
 
     def copy_image(self, source: str, target: str) -> None:
         """A new image `target` with the target and labels of `source` (`ctr images tag`);
