@@ -173,7 +173,7 @@ def test_refusals_leave_containerd_as_it_was(node: LiveNode, mount: LiveMount) -
     refused(mount, "echo 99 > tasks/busy-1/signal", "Invalid argument")
     refused(mount, "echo 1 > tasks/busy-1/status", "Operation not permitted")
     refused(mount, "mkdir tasks/new", "Operation not permitted")
-    refused(mount, "mkdir images/new", "Operation not permitted")
+    refused(mount, "mkdir containers/new", "Operation not permitted")
     after = (
         node.ctr("containers", "info", "idle-1"),
         node.ctr("containers", "info", "busy-1"),
