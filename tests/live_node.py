@@ -268,10 +268,10 @@ def start_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNode]:
 
 
 class LiveMount:
-    """`metafs mount --containerd` of a node's namespace, in the foreground, stopped with
-    `fusermount3 -u -z` (even after a failure)."""
+    """`metafs mount --containerd [--read-only]` of a node's namespace, in the foreground,
+    stopped with `fusermount3 -u -z` (even after a failure)."""
 
-    def __init__(self, node: LiveNode, path: Path) -> None:
+    def __init__(self, node: LiveNode, path: Path, *, read_only: bool = False) -> None:
         self.path = path
         path.mkdir(exist_ok=True)
         self.log = path.with_name(path.name + ".log")
@@ -293,6 +293,7 @@ class LiveMount:
                 node.namespace,
                 "--foreground",
                 "--debug",
+                *(["--read-only"] if read_only else []),
                 str(path),
             ],
             env={**env, "PYTHONPATH": str(root)},

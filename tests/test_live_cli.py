@@ -57,7 +57,7 @@ def test_each_command_reads_the_current_state(node: LiveNode) -> None:
 
 def test_a_change_is_refused_in_one_line(node: LiveNode) -> None:
     before = node.ctr("containers", "info", "web-1")
-    done = metafs(node, "containers", "label", "web-1", "env=prod")
+    done = metafs(node, "containers", "create", IMAGE, "web-3")  # made by ctr, not metafs
     assert done.returncode == 1 and done.stderr.count("\n") == 1
     assert "read-only" in done.stderr and "Traceback" not in done.stderr
     assert node.ctr("containers", "info", "web-1") == before

@@ -1,5 +1,6 @@
-"""`metafs mount --containerd`: a private containerd's live metadata and its tasks, read-only,
-compared with what `ctr` says while ctr changes things underneath."""
+"""`metafs mount --containerd`: a private containerd's live metadata and its tasks, compared
+with what `ctr` says while ctr changes things underneath; a `--read-only` one refuses every
+change (the changes themselves: test_live_edit.py)."""
 
 from __future__ import annotations
 
@@ -73,22 +74,34 @@ def test_tasks_are_what_ctr_lists(node: LiveNode, mount: LiveMount) -> None:
         assert out(mount, f"cat tasks/{task}/bundle") == f"{bundle}\n"
     assert out(mount, "cat tasks/exit-7/exitstatus") == "7\n"
     assert out(mount, "cat tasks/exit-7/exitedat").endswith("Z\n")
-    assert out(mount, "ls tasks/run-1").split() == ["bundle", "pid", "pids", "runtime", "status"]
+    assert out(mount, "ls tasks/run-1").split() == [
+        "bundle", "pid", "pids", "runtime", "signal", "status",
+    ]  # fmt: skip
     assert mount.sh("ls tasks/idle-1").returncode != 0  # a container without a task
 
 
-def test_every_change_is_refused_read_only(node: LiveNode, mount: LiveMount) -> None:
+def test_every_change_is_refused_read_only(node: LiveNode, tmp_path) -> None:
     before = node.ctr("containers", "info", "idle-1")
+    mount = LiveMount(node, tmp_path / "ro", read_only=True)
+    try:
+        refused(mount)
+    finally:
+        problems = mount.stop()
+    assert not problems, problems
+    assert node.ctr("containers", "info", "idle-1") == before
+
+
+def refused(mount: LiveMount) -> None:
     for script in (
         "echo prod > containers/idle-1/labels/env",
         "rm containers/idle-1/labels/env",
         "mkdir images/new",
         "rmdir containers/idle-1",
         "echo 1 > tasks/run-1/status",
+        "echo KILL > tasks/run-1/signal",
     ):
         done = mount.sh(script)
         assert done.returncode != 0 and "Read-only file system" in done.stderr, script
-    assert node.ctr("containers", "info", "idle-1") == before
 
 
 def test_a_label_set_by_ctr_shows(node: LiveNode, mount: LiveMount) -> None:

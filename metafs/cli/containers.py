@@ -312,6 +312,10 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
+    if getattr(args, "containerd", False):
+        from . import live_writes  # a live node's editor: only when asked for
+
+        return live_writes.label(args, "containers")
     labels = parse_labels(args.labels)
     namespace = write_namespace(args)
     with open_store(args) as store, store.write() as tx:
@@ -325,6 +329,10 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
+    if getattr(args, "containerd", False):
+        from . import live_writes  # a live node's editor: only when asked for
+
+        return live_writes.delete(args, "containers", args.ids)
     namespace = write_namespace(args)
     with open_store(args) as store, store.write() as tx:
         containers = Containers(tx, namespace)

@@ -188,6 +188,10 @@ def cmd_put(args: argparse.Namespace) -> int:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
+    if getattr(args, "containerd", False):
+        from . import live_writes  # a live node's editor: only when asked for
+
+        return live_writes.images_tag(args)
     namespace = write_namespace(args)
     with open_store(args) as store, store.write() as tx:
         images = Images(tx, namespace)
@@ -206,6 +210,10 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
+    if getattr(args, "containerd", False):
+        from . import live_writes  # a live node's editor: only when asked for
+
+        return live_writes.delete(args, "images", args.names)
     namespace = write_namespace(args)
     with open_store(args) as store, store.write() as tx:
         deleted, skipped = delete_present(args.names, Images(tx, namespace).delete)
@@ -214,6 +222,10 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
+    if getattr(args, "containerd", False):
+        from . import live_writes  # a live node's editor: only when asked for
+
+        return live_writes.label(args, "images")
     labels = parse_labels(args.labels)
     namespace = write_namespace(args)
     with open_store(args) as store, store.write() as tx:

@@ -162,6 +162,10 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
+    if getattr(args, "containerd", False):
+        from . import live_writes  # a live node's editor: only when asked for
+
+        return live_writes.delete(args, "leases", args.ids)
     ids = list(dict.fromkeys(args.ids))
     namespace = write_namespace(args)
     with open_store(args) as store, store.write() as tx:

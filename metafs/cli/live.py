@@ -20,7 +20,9 @@ LIVE_CACHE_TIMEOUT = 0.5
 if TYPE_CHECKING:  # the rest loads grpc: only for the commands that use it
     from ..fs.daemon import MountOptions
     from ..live.api import Containerd
+    from ..live.editor import ContainerdEditor
     from ..live.tasks import Roots
+    from ..store import Store
 
 
 def add_options(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
@@ -76,13 +78,30 @@ def roots(args: argparse.Namespace) -> Roots:
 
 
 def live_mount(args: argparse.Namespace, options: MountOptions) -> None:
-    """A mount of a live node: its metadata read-only (changes go through containerd), and
-    tasks/ beside it."""
+    """A mount of a live node: its metadata, read from meta.db and changed through containerd's
+    API (unless --read-only), and tasks/ beside it."""
     need_grpc()
     from ..fs.views.tasks import TasksView
     from ..live.tasks import LiveTasks, Roots
 
     source = LiveTasks(args.address, args.namespace, Roots(args.state))
-    options.readonly = True
     options.cache_timeout = LIVE_CACHE_TIMEOUT
     options.views = {**options.views, "tasks": lambda context: TasksView(context, source)}
+    if not options.readonly:
+        address, namespace = args.address, args.namespace
+        options.editor = lambda store: editor(address, namespace, store, log=True)
+
+
+def editor(
+    address: str, namespace: str, store: Store | None = None, *, log: bool = False
+) -> ContainerdEditor:
+    """The changes to a live node, as containerd's API calls; with the `store` whose engine
+    reads that node, which then shows each change at once; `log`: a containerd that does not
+    answer is logged too (a mount's daemon)."""
+    need_grpc()
+    from ..live.editor import ContainerdEditor
+    from ..live.engine import LiveEngine
+
+    engine = store.engine if store is not None else None
+    engine = engine if isinstance(engine, LiveEngine) else None
+    return ContainerdEditor(address, namespace, engine, log_unavailable=log)

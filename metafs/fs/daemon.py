@@ -22,6 +22,7 @@ import trio
 
 from ..codec import AnyValue
 from ..containers import DEFAULT_RUNTIME
+from ..editor import Editor
 from ..store import Store
 from . import wait
 from .operations import MAX_NODES, Operations
@@ -49,6 +50,7 @@ class MountOptions:
     log_file: Path | None = None
     debug: bool = False
     views: dict[str, ViewFactory] = field(default_factory=lambda: dict(STORE_VIEWS))
+    editor: Callable[[Store], Editor] | None = None  # who makes changes, if not the store
 
 
 def check_mountpoint(path: Path) -> None:
@@ -108,6 +110,7 @@ def serve(options: MountOptions, ready: Callable[[str | None], None] | None = No
         default_runtime=options.default_runtime,
         default_spec=options.default_spec,
         views=options.views,
+        editor=options.editor(store) if options.editor is not None else None,
     )
     ops = Operations(tree, timeout=options.cache_timeout, max_nodes=options.max_nodes)
     # Not pyfuse3's default_permissions: with it the kernel checks every path walk and open

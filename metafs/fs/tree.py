@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 
 from ..codec import AnyValue, now_ns
 from ..containers import DEFAULT_RUNTIME
+from ..editor import Editor
 from ..errors import NotFound
 from ..store import Store
 from .fields import Field
@@ -45,11 +46,12 @@ class Tree:
         default_runtime: str = DEFAULT_RUNTIME,
         default_spec: AnyValue = EMPTY_SPEC,
         views: Mapping[str, ViewFactory] = STORE_VIEWS,
+        editor: Editor | None = None,
     ) -> None:
         self.readonly = readonly
         self.started = now_ns()  # the time of the fixed directories
         self.context = Context(
-            store, namespace, readonly, default_runtime, default_spec, self.started
+            store, namespace, readonly, default_runtime, default_spec, self.started, editor
         )
         self.views: dict[str, View] = {name: make(self.context) for name, make in views.items()}
         self._top = list(self.views)

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from ..codec import SPEC_TYPE_URL, AnyValue
 from ..containers import DEFAULT_RUNTIME
+from ..editor import Editor
 from ..errors import MetafsError, NotFound
 from ..store import Store
 from .fields import Field
@@ -86,7 +87,8 @@ def classify(path: Path, view: View | None) -> int:
 @dataclass
 class Context:
     """What the store views share: the store, the namespace, the mount's options, and objects
-    kept once per mount for several views (`shared`)."""
+    kept once per mount for several views (`shared`). With an `editor` (a live node), the
+    views validate a change as always and hand it to the editor instead of a transaction."""
 
     store: Store
     namespace: str
@@ -94,6 +96,7 @@ class Context:
     default_runtime: str = DEFAULT_RUNTIME
     default_spec: AnyValue = EMPTY_SPEC
     started: int = 0  # Unix ns: the time of the fixed directories
+    editor: Editor | None = None  # who makes the changes, if not the store (a live node)
     _shared: dict[type, object] = field(default_factory=dict)
 
     def shared(self, kind: type[_T]) -> _T:

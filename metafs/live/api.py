@@ -6,8 +6,9 @@ trip, not a connection). Requests and answers are the messages of our own reduce
 code is needed. The namespace travels in the `containerd-namespace` metadata, as with ctr.
 
 Errors become metafs errors with one line of text: containerd's NotFound, AlreadyExists,
-InvalidArgument and FailedPrecondition keep their meaning (and errno); a socket that is absent,
-refused or not containerd's is a `Unavailable` naming the socket.
+InvalidArgument keep their meaning (and errno), FailedPrecondition (a task still running, say)
+is `Busy` (EBUSY); a socket that is absent, refused or not containerd's is a `Unavailable`
+naming the socket (EIO).
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ class Unavailable(MetafsError):
     kind = "unavailable"
 
 
+class Busy(FailedPrecondition):
+    """containerd refuses a change in the object's present state (a running task)."""
+
+    errno = errno.EBUSY
+
+
 class NotAnswering(Unavailable):
     """Nobody listens on the socket (it is absent, or refuses): containerd is not running."""
 
@@ -46,7 +53,7 @@ _CODES: dict[grpc.StatusCode, type[MetafsError]] = {
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
-    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.FAILED_PRECONDITION: Busy,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
 }
 

@@ -77,6 +77,11 @@ class LiveEngine:
                 self._copy, self._txid = copy, current
             self._checked = time.monotonic()
 
+    def stale(self) -> None:
+        """containerd has just committed a change we asked for: look at its txid at the next
+        read, not `recheck` seconds later."""
+        self._checked = float("-inf")
+
     def reader(self) -> MemoryReader:
         self._refresh()
         return self._copy.reader()

@@ -190,6 +190,10 @@ class LiveTasks:
             self._when = time.monotonic()
         return self._tasks
 
+    def forget(self) -> None:
+        """A task was changed through us: ask containerd again at the next question."""
+        self._when = -self.fresh
+
     def get(self, container_id: str) -> Task | None:
         return self.all().get(container_id)
 

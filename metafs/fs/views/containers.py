@@ -32,6 +32,7 @@ FIELDS = {
 
 
 class ContainersView(ObjectView[Container]):
+    kind = "containers"
     fields = FIELDS
     fixed_once_set = ("runtime", "snapshotter")
     fixed = (LABELS, *TIMES, *FIELDS)
@@ -81,6 +82,8 @@ class ContainersView(ObjectView[Container]):
         self.check_writable()
         if classify(path, self) != OBJECT:
             raise NotPermitted("directories are made only in images/ and containers/")
+        if self.editor is not None:
+            raise NotPermitted("on a live node a container is made by `ctr containers create`")
         container = Container(
             path[1],
             runtime=Runtime(self.context.default_runtime),
@@ -95,6 +98,9 @@ class ContainersView(ObjectView[Container]):
         self.check_writable()
         if classify(path, self) != OBJECT:
             raise NotPermitted(f"{'/'.join(path)} cannot be removed")
-        with self.store.write() as tx:
-            Containers(tx, self.namespace).delete(path[1])
+        if self.editor is not None:
+            self.editor.delete(self.kind, path[1])
+        else:
+            with self.store.write() as tx:
+                Containers(tx, self.namespace).delete(path[1])
         self.entries_changed()

@@ -18,6 +18,8 @@ from .records import Record, RecordView, times
 
 
 class ContentView(RecordView):
+    kind = "content"  # labels writable on a live node
+
     def load(self, tx: Txn, path: Path) -> Record | None:
         content = Content(tx, self.namespace)
         if not (is_digest(path[1]) and content.exists(path[1])):

@@ -16,11 +16,19 @@ from ... import gc
 from ...codec import format_time, now_ns
 from ...leases import Leases
 from ...store import Txn
-from ..view import Path
+from ..view import OBJECT, Path, classify
 from .records import Record, RecordView
 
 
 class LeasesView(RecordView):
+    def rmdir(self, path: Path) -> None:
+        """On a live node, a lease is deleted through containerd (which then collects what it
+        held); a store's leases are read-only here."""
+        if self.editor is None or classify(path, self) != OBJECT:
+            raise self.refuse(path)
+        self.check_writable()
+        self.editor.delete("leases", path[1])
+
     def load(self, tx: Txn, path: Path) -> Record | None:
         leases = Leases(tx, self.namespace)
         if not leases.exists(path[1]):

@@ -49,6 +49,7 @@ Obj = TypeVar("Obj", Image, Container)
 class ObjectView(View, Generic[Obj]):
     """A collection of store objects whose directories hold field files, labels/ and times."""
 
+    kind = ""  # the collection, as the editor names it
     fields: dict[str, Field] = {}  # the writable fields, in listing order
     fixed_once_set: tuple[str, ...] = ()  # writable while empty, then fixed
     listed = True
@@ -59,6 +60,7 @@ class ObjectView(View, Generic[Obj]):
         self.context = context
         self.store = context.store
         self.namespace = context.namespace
+        self.editor = context.editor
         self._objects: OrderedDict[str, Shown | None] = OrderedDict()
         self._listing: list[str] | None = None
         self._listed_at = 0.0  # when the listing was last asked for
@@ -188,6 +190,12 @@ class ObjectView(View, Generic[Obj]):
 
     def commit(self, path: Path, value: str) -> None:
         self.check_writable()
+        if self.editor is not None:
+            if classify(path, self) == ENTRY:
+                self.editor.set_labels(self.kind, path[1], {path[3]: value})
+            else:
+                self.editor.set_field(self.kind, path[1], path[2], value)
+            return
         with self.store.write() as tx:
             if classify(path, self) == ENTRY:
                 self.store_label(tx, path[1], path[3], value)
@@ -202,11 +210,20 @@ class ObjectView(View, Generic[Obj]):
         self.check_writable()
         if not key:
             raise InvalidArgument("label key must not be empty")
+        if self.editor is not None:
+            self.editor.set_labels(self.kind, path[1], {key: value})
+            return
         with self.store.write() as tx:
             self.store_label(tx, path[1], key, value)
 
     def remove_label(self, path: Path, key: str) -> None:
         self.check_writable()
+        if self.editor is not None:
+            obj = self._object(path[1])
+            if obj is None or key not in obj.labels:
+                raise NotFound(f"label {key!r}")
+            self.editor.set_labels(self.kind, path[1], {key: ""})
+            return
         with self.store.write() as tx:
             obj = self.load(tx, path[1])
             if obj is None or key not in obj.labels:
@@ -267,6 +284,15 @@ class ObjectView(View, Generic[Obj]):
             previous = name
 
     def _rename_label(self, name: str, old: str, new: str, replace: bool) -> None:
+        if self.editor is not None:
+            obj = self._object(name)
+            if obj is None or old not in obj.labels:
+                raise NotFound(f"label {old!r}")
+            if new in obj.labels and not replace:
+                raise AlreadyExists(f"label {new!r}")
+            if old != new:
+                self.editor.set_labels(self.kind, name, {old: "", new: obj.labels[old]})
+            return
         with self.store.write() as tx:
             obj = self.load(tx, name)
             if obj is None or old not in obj.labels:

@@ -30,11 +30,13 @@ from ... import buckets as B
 from ... import gc
 from ...codec import format_time, now_ns
 from ...content import Content
-from ...errors import NotFound
+from ...editor import Editor
+from ...errors import InvalidArgument, NotFound
 from ...leases import Leases
 from ...store import Txn
+from ..fields import Field
 from ..names import LongName
-from ..view import LABELS, Context, Path, Stat, View
+from ..view import LABELS, Context, NotPermitted, Path, Stat, View
 
 WHY = "why"
 CACHED_RECORDS = 256
@@ -116,12 +118,16 @@ class Records:
 
 
 class RecordView(View):
-    """A read-only collection of records, each read by `load` and listed by `names`."""
+    """A read-only collection of records, each read by `load` and listed by `names`. On a
+    live node (an editor), the labels of a collection with a `kind` are written through it."""
+
+    kind = ""  # as the editor names the collection; "": labels read-only everywhere
 
     def __init__(self, context: Context) -> None:
         super().__init__(context)
         self.store = context.store
         self.namespace = context.namespace
+        self.editor = context.editor
         self.records = context.shared(Records)
 
     # ---- what a kind of record is -----------------------------------------------------
@@ -138,6 +144,54 @@ class RecordView(View):
     def group_exists(self, path: Path) -> bool:
         """Whether a directory between the top and the records (`GROUP`) exists."""
         return False
+
+    # ---- labels written through a live node's editor ------------------------------------
+
+    def _label_editor(self, path: Path) -> Editor:
+        """The editor, if the labels of `path`'s record may be written; else the refusal."""
+        if self.editor is None or not self.kind or len(path) < self.depth:
+            raise self.refuse(path)
+        self.check_writable()
+        return self.editor
+
+    def _ident(self, path: Path) -> str:
+        return "/".join(path[1 : self.depth])  # <snapshotter>/<key>, a digest
+
+    def _is_label(self, path: Path) -> bool:
+        return len(path) == self.depth + 2 and path[self.depth] == LABELS
+
+    def writable_field(self, path: Path) -> Field:
+        self._label_editor(path)
+        if not self._is_label(path):
+            raise NotPermitted(f"{'/'.join(path)} is read-only")
+        return Field("label", "label", label_key=path[-1])
+
+    def commit(self, path: Path, value: str) -> None:
+        self.writable_field(path)
+        self._label_editor(path).set_labels(self.kind, self._ident(path), {path[-1]: value})
+
+    def creatable(self, path: Path) -> bool:
+        self.check_writable()
+        editable = self.editor is not None and bool(self.kind)
+        return editable and len(path) == self.depth + 1 and path[-1] == LABELS
+
+    def set_label(self, path: Path, key: str, value: str) -> None:
+        editor = self._label_editor(path)
+        if not key:
+            raise InvalidArgument("label key must not be empty")
+        editor.set_labels(self.kind, self._ident(path), {key: value})
+
+    def remove_label(self, path: Path, key: str) -> None:
+        editor = self._label_editor(path)
+        record = self.records.record(path[: self.depth], self.load)
+        if record is None or key not in record.labels:
+            raise NotFound(f"label {key!r}")
+        editor.set_labels(self.kind, self._ident(path), {key: ""})
+
+    def unlink(self, path: Path) -> None:
+        if not self._is_label(path):
+            raise self.refuse(path)
+        self.remove_label(path[: self.depth], path[-1])
 
     # ---- reading ------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from .records import Record, RecordView, times
 
 
 class SnapshotsView(RecordView):
+    kind = "snapshots"  # labels writable on a live node
     depth = 3
 
     def load(self, tx: Txn, path: Path) -> Record | None:

@@ -3,13 +3,17 @@
 ```
 tasks/<container-id>/pid status pids runtime bundle    always
 tasks/<container-id>/exitstatus exitedat               once the task has stopped
+tasks/<container-id>/signal                            write-only: `echo KILL > signal`
 ```
 
 `status` is created, running, paused, pausing or stopped (what `ctr task ls` prints, lower
 case); `pids` lists the task's processes, one a line (`ctr task ps`); `runtime` is the
 container's runtime, `bundle` the task's bundle directory. A container without a task has no
 entry, and a deleted task disappears. Nothing here is stored: every answer comes from
-containerd (`metafs.live.tasks.LiveTasks`), and every change is refused (read-only).
+containerd (`metafs.live.tasks.LiveTasks`). Two changes are taken, through containerd's API
+on a writable live mount: a signal (a name like KILL or TERM, or a number) written to `signal`
+is sent to the task, and `rmdir tasks/ID` deletes a stopped task (EBUSY while it runs). Every
+other change is refused (EPERM; EROFS on a read-only mount).
 
 The files are not kept in the kernel's page cache (`page_cache`): their contents change
 without a commit, and `running` and `stopped` have the same length.
@@ -21,11 +25,14 @@ from collections.abc import Iterator
 
 from ...containers import Containers
 from ...errors import NotFound
+from ...live.editor import ContainerdEditor, signal_number
 from ...live.tasks import LiveTasks, Task
+from ..fields import Field
 from ..view import FILE, OBJECT, TOP, Context, Path, Stat, View, after_in, classify
 
-ALWAYS = ("bundle", "pid", "pids", "runtime", "status")
-STOPPED = ("bundle", "exitedat", "exitstatus", "pid", "pids", "runtime", "status")
+SIGNAL = "signal"
+ALWAYS = ("bundle", "pid", "pids", "runtime", SIGNAL, "status")
+STOPPED = ("bundle", "exitedat", "exitstatus", "pid", "pids", "runtime", SIGNAL, "status")
 
 
 class TasksView(View):
@@ -38,6 +45,8 @@ class TasksView(View):
         self.store = context.store
         self.namespace = context.namespace
         self.tasks = tasks
+        editor = context.editor
+        self.editor = editor if isinstance(editor, ContainerdEditor) else None
 
     def _files(self, task: Task) -> tuple[str, ...]:
         return STOPPED if task.exit_status is not None else ALWAYS
@@ -53,7 +62,8 @@ class TasksView(View):
             return Stat(True, mtime=self.started)
         if kind != FILE or path[2] not in self._files(task):
             return None
-        return Stat(False, len(self._text(task, path[2])), mtime=self.started)
+        writable = path[2] == SIGNAL and self.editor is not None and not self.readonly
+        return Stat(False, len(self._text(task, path[2])), mtime=self.started, writable=writable)
 
     def entries(self, path: Path, after: str | None = None) -> Iterator[tuple[str, Stat | None]]:
         kind = classify(path, self)
@@ -72,7 +82,33 @@ class TasksView(View):
             raise NotFound("/".join(path))
         return self._text(task, path[2])
 
+    # ---- the two changes ------------------------------------------------------------------
+
+    def writable_field(self, path: Path) -> Field:
+        if self.editor is None or classify(path, self) != FILE or path[2] != SIGNAL:
+            raise self.refuse(path)
+        self.check_writable()
+        if self.tasks.get(path[1]) is None:
+            raise NotFound(f"task {path[1]}")
+        return Field(SIGNAL, "line")
+
+    def commit(self, path: Path, value: str) -> None:
+        self.writable_field(path)
+        number = signal_number(value)  # checked before containerd is asked
+        assert self.editor is not None
+        self.editor.kill(path[1], number)
+        self.tasks.forget()
+
+    def rmdir(self, path: Path) -> None:
+        if self.editor is None or classify(path, self) != OBJECT:
+            raise self.refuse(path)
+        self.check_writable()
+        self.editor.delete_task(path[1])
+        self.tasks.forget()
+
     def _text(self, task: Task, name: str) -> bytes:
+        if name == SIGNAL:
+            return b""
         if name == "pid":
             text = str(task.pid)
         elif name == "status":

@@ -27,7 +27,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n metafs/live/proto/metadata.proto\x12\x1c\x63ontainerd.services.metadata\x1a\x19google/protobuf/any.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x01\n\nDescriptor\x12\x12\n\nmedia_type\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12N\n\x0b\x61nnotations\x18\x05 \x03(\x0b\x32\x39.containerd.services.metadata.Descriptor.AnnotationsEntry\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9f\x02\n\x05Image\x12\x0c\n\x04name\x18\x01 \x01(\t\x12?\n\x06labels\x18\x02 \x03(\x0b\x32/.containerd.services.metadata.Image.LabelsEntry\x12\x38\n\x06target\x18\x03 \x01(\x0b\x32(.containerd.services.metadata.Descriptor\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"y\n\x12UpdateImageRequest\x12\x32\n\x05image\x18\x01 \x01(\x0b\x32#.containerd.services.metadata.Image\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"I\n\x13UpdateImageResponse\x12\x32\n\x05image\x18\x01 \x01(\x0b\x32#.containerd.services.metadata.Image\"0\n\x12\x44\x65leteImageRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04sync\x18\x02 \x01(\x08\"\xe1\x04\n\tContainer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x43\n\x06labels\x18\x02 \x03(\x0b\x32\x33.containerd.services.metadata.Container.LabelsEntry\x12\r\n\x05image\x18\x03 \x01(\t\x12@\n\x07runtime\x18\x04 \x01(\x0b\x32/.containerd.services.metadata.Container.Runtime\x12\"\n\x04spec\x18\x05 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x13\n\x0bsnapshotter\x18\x06 \x01(\t\x12\x14\n\x0csnapshot_key\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12K\n\nextensions\x18\n \x03(\x0b\x32\x37.containerd.services.metadata.Container.ExtensionsEntry\x1a>\n\x07Runtime\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x07options\x18\x02 \x01(\x0b\x32\x14.google.protobuf.Any\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1aG\n\x0f\x45xtensionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.google.protobuf.Any:\x02\x38\x01\"\x85\x01\n\x16UpdateContainerRequest\x12:\n\tcontainer\x18\x01 \x01(\x0b\x32\'.containerd.services.metadata.Container\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"U\n\x17UpdateContainerResponse\x12:\n\tcontainer\x18\x01 \x01(\x0b\x32\'.containerd.services.metadata.Container\"$\n\x16\x44\x65leteContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\".\n\x12\x44\x65leteLeaseRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04sync\x18\x02 \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n metafs/live/proto/metadata.proto\x12\x1c\x63ontainerd.services.metadata\x1a\x19google/protobuf/any.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x01\n\nDescriptor\x12\x12\n\nmedia_type\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12N\n\x0b\x61nnotations\x18\x05 \x03(\x0b\x32\x39.containerd.services.metadata.Descriptor.AnnotationsEntry\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9f\x02\n\x05Image\x12\x0c\n\x04name\x18\x01 \x01(\t\x12?\n\x06labels\x18\x02 \x03(\x0b\x32/.containerd.services.metadata.Image.LabelsEntry\x12\x38\n\x06target\x18\x03 \x01(\x0b\x32(.containerd.services.metadata.Descriptor\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1f\n\x0fGetImageRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"F\n\x10GetImageResponse\x12\x32\n\x05image\x18\x01 \x01(\x0b\x32#.containerd.services.metadata.Image\"H\n\x12\x43reateImageRequest\x12\x32\n\x05image\x18\x01 \x01(\x0b\x32#.containerd.services.metadata.Image\"I\n\x13\x43reateImageResponse\x12\x32\n\x05image\x18\x01 \x01(\x0b\x32#.containerd.services.metadata.Image\"y\n\x12UpdateImageRequest\x12\x32\n\x05image\x18\x01 \x01(\x0b\x32#.containerd.services.metadata.Image\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"I\n\x13UpdateImageResponse\x12\x32\n\x05image\x18\x01 \x01(\x0b\x32#.containerd.services.metadata.Image\"0\n\x12\x44\x65leteImageRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04sync\x18\x02 \x01(\x08\"\xe1\x04\n\tContainer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x43\n\x06labels\x18\x02 \x03(\x0b\x32\x33.containerd.services.metadata.Container.LabelsEntry\x12\r\n\x05image\x18\x03 \x01(\t\x12@\n\x07runtime\x18\x04 \x01(\x0b\x32/.containerd.services.metadata.Container.Runtime\x12\"\n\x04spec\x18\x05 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x13\n\x0bsnapshotter\x18\x06 \x01(\t\x12\x14\n\x0csnapshot_key\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12K\n\nextensions\x18\n \x03(\x0b\x32\x37.containerd.services.metadata.Container.ExtensionsEntry\x1a>\n\x07Runtime\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x07options\x18\x02 \x01(\x0b\x32\x14.google.protobuf.Any\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1aG\n\x0f\x45xtensionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.google.protobuf.Any:\x02\x38\x01\"\x85\x01\n\x16UpdateContainerRequest\x12:\n\tcontainer\x18\x01 \x01(\x0b\x32\'.containerd.services.metadata.Container\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"U\n\x17UpdateContainerResponse\x12:\n\tcontainer\x18\x01 \x01(\x0b\x32\'.containerd.services.metadata.Container\"$\n\x16\x44\x65leteContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\".\n\x12\x44\x65leteLeaseRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04sync\x18\x02 \x01(\x08\"\x93\x01\n\x0cSnapshotInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x46\n\x06labels\x18\x06 \x03(\x0b\x32\x36.containerd.services.metadata.SnapshotInfo.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x97\x01\n\x15UpdateSnapshotRequest\x12\x13\n\x0bsnapshotter\x18\x01 \x01(\t\x12\x38\n\x04info\x18\x02 \x01(\x0b\x32*.containerd.services.metadata.SnapshotInfo\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"R\n\x16UpdateSnapshotResponse\x12\x38\n\x04info\x18\x01 \x01(\x0b\x32*.containerd.services.metadata.SnapshotInfo\"\x93\x01\n\x0b\x43ontentInfo\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x45\n\x06labels\x18\x05 \x03(\x0b\x32\x35.containerd.services.metadata.ContentInfo.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x80\x01\n\x14UpdateContentRequest\x12\x37\n\x04info\x18\x01 \x01(\x0b\x32).containerd.services.metadata.ContentInfo\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"P\n\x15UpdateContentResponse\x12\x37\n\x04info\x18\x01 \x01(\x0b\x32).containerd.services.metadata.ContentInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,6 +42,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONTAINER_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_CONTAINER_EXTENSIONSENTRY']._loaded_options = None
   _globals['_CONTAINER_EXTENSIONSENTRY']._serialized_options = b'8\001'
+  _globals['_SNAPSHOTINFO_LABELSENTRY']._loaded_options = None
+  _globals['_SNAPSHOTINFO_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_CONTENTINFO_LABELSENTRY']._loaded_options = None
+  _globals['_CONTENTINFO_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_DESCRIPTOR']._serialized_start=161
   _globals['_DESCRIPTOR']._serialized_end=355
   _globals['_DESCRIPTOR_ANNOTATIONSENTRY']._serialized_start=305
@@ -50,26 +54,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IMAGE']._serialized_end=645
   _globals['_IMAGE_LABELSENTRY']._serialized_start=600
   _globals['_IMAGE_LABELSENTRY']._serialized_end=645
-  _globals['_UPDATEIMAGEREQUEST']._serialized_start=647
-  _globals['_UPDATEIMAGEREQUEST']._serialized_end=768
-  _globals['_UPDATEIMAGERESPONSE']._serialized_start=770
-  _globals['_UPDATEIMAGERESPONSE']._serialized_end=843
-  _globals['_DELETEIMAGEREQUEST']._serialized_start=845
-  _globals['_DELETEIMAGEREQUEST']._serialized_end=893
-  _globals['_CONTAINER']._serialized_start=896
-  _globals['_CONTAINER']._serialized_end=1505
-  _globals['_CONTAINER_RUNTIME']._serialized_start=1323
-  _globals['_CONTAINER_RUNTIME']._serialized_end=1385
+  _globals['_GETIMAGEREQUEST']._serialized_start=647
+  _globals['_GETIMAGEREQUEST']._serialized_end=678
+  _globals['_GETIMAGERESPONSE']._serialized_start=680
+  _globals['_GETIMAGERESPONSE']._serialized_end=750
+  _globals['_CREATEIMAGEREQUEST']._serialized_start=752
+  _globals['_CREATEIMAGEREQUEST']._serialized_end=824
+  _globals['_CREATEIMAGERESPONSE']._serialized_start=826
+  _globals['_CREATEIMAGERESPONSE']._serialized_end=899
+  _globals['_UPDATEIMAGEREQUEST']._serialized_start=901
+  _globals['_UPDATEIMAGEREQUEST']._serialized_end=1022
+  _globals['_UPDATEIMAGERESPONSE']._serialized_start=1024
+  _globals['_UPDATEIMAGERESPONSE']._serialized_end=1097
+  _globals['_DELETEIMAGEREQUEST']._serialized_start=1099
+  _globals['_DELETEIMAGEREQUEST']._serialized_end=1147
+  _globals['_CONTAINER']._serialized_start=1150
+  _globals['_CONTAINER']._serialized_end=1759
+  _globals['_CONTAINER_RUNTIME']._serialized_start=1577
+  _globals['_CONTAINER_RUNTIME']._serialized_end=1639
   _globals['_CONTAINER_LABELSENTRY']._serialized_start=600
   _globals['_CONTAINER_LABELSENTRY']._serialized_end=645
-  _globals['_CONTAINER_EXTENSIONSENTRY']._serialized_start=1434
-  _globals['_CONTAINER_EXTENSIONSENTRY']._serialized_end=1505
-  _globals['_UPDATECONTAINERREQUEST']._serialized_start=1508
-  _globals['_UPDATECONTAINERREQUEST']._serialized_end=1641
-  _globals['_UPDATECONTAINERRESPONSE']._serialized_start=1643
-  _globals['_UPDATECONTAINERRESPONSE']._serialized_end=1728
-  _globals['_DELETECONTAINERREQUEST']._serialized_start=1730
-  _globals['_DELETECONTAINERREQUEST']._serialized_end=1766
-  _globals['_DELETELEASEREQUEST']._serialized_start=1768
-  _globals['_DELETELEASEREQUEST']._serialized_end=1814
+  _globals['_CONTAINER_EXTENSIONSENTRY']._serialized_start=1688
+  _globals['_CONTAINER_EXTENSIONSENTRY']._serialized_end=1759
+  _globals['_UPDATECONTAINERREQUEST']._serialized_start=1762
+  _globals['_UPDATECONTAINERREQUEST']._serialized_end=1895
+  _globals['_UPDATECONTAINERRESPONSE']._serialized_start=1897
+  _globals['_UPDATECONTAINERRESPONSE']._serialized_end=1982
+  _globals['_DELETECONTAINERREQUEST']._serialized_start=1984
+  _globals['_DELETECONTAINERREQUEST']._serialized_end=2020
+  _globals['_DELETELEASEREQUEST']._serialized_start=2022
+  _globals['_DELETELEASEREQUEST']._serialized_end=2068
+  _globals['_SNAPSHOTINFO']._serialized_start=2071
+  _globals['_SNAPSHOTINFO']._serialized_end=2218
+  _globals['_SNAPSHOTINFO_LABELSENTRY']._serialized_start=600
+  _globals['_SNAPSHOTINFO_LABELSENTRY']._serialized_end=645
+  _globals['_UPDATESNAPSHOTREQUEST']._serialized_start=2221
+  _globals['_UPDATESNAPSHOTREQUEST']._serialized_end=2372
+  _globals['_UPDATESNAPSHOTRESPONSE']._serialized_start=2374
+  _globals['_UPDATESNAPSHOTRESPONSE']._serialized_end=2456
+  _globals['_CONTENTINFO']._serialized_start=2459
+  _globals['_CONTENTINFO']._serialized_end=2606
+  _globals['_CONTENTINFO_LABELSENTRY']._serialized_start=600
+  _globals['_CONTENTINFO_LABELSENTRY']._serialized_end=645
+  _globals['_UPDATECONTENTREQUEST']._serialized_start=2609
+  _globals['_UPDATECONTENTREQUEST']._serialized_end=2737
+  _globals['_UPDATECONTENTRESPONSE']._serialized_start=2739
+  _globals['_UPDATECONTENTRESPONSE']._serialized_end=2819
 # @@protoc_insertion_point(module_scope)
