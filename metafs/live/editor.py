@@ -168,7 +168,7 @@ class ContainerdEditor:
             except NotFound:
                 pass
             else:
-                status = task_pb2.Status.Name(task.status).lower()  # type: ignore[arg-type]
+                status = task_pb2.Status.Name(task.status).lower()
                 raise Busy(f"container {name} has a task ({status}): delete the task first")
             request = metadata_pb2.DeleteContainerRequest(id=name)
             self._call("containers.v1.Containers/Delete", request, empty)
@@ -226,7 +226,7 @@ class ContainerdEditor:
         would answer with an error of no kind)."""
         status = self.client().task(container_id).status
         if status != task_pb2.STOPPED:
-            name = task_pb2.Status.Name(status).lower()  # type: ignore[arg-type]
+            name = task_pb2.Status.Name(status).lower()
             raise Busy(f"task {container_id} must be stopped before deletion: {name}")
         request = tasks_pb2.DeleteTaskRequest(container_id=container_id)
         self._call("tasks.v1.Tasks/Delete", request, tasks_pb2.DeleteResponse)
