@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from mount_helpers import eventually, image, make_image
 
@@ -74,3 +77,32 @@ def test_listxattr_lists_only_names_getxattr_serves(env):
     listed = mnt.sh("ls images/app:1/labels", check=True).stdout.split()
     assert "%00" in listed and any(n.startswith("example.com%2Fkkk") for n in listed)
     assert mnt.sh("cat images/app:1/labels/%00", check=True).stdout == "nul\n"
+
+
+def test_a_refused_value_is_not_stored_in_part_by_the_writes_after_it(env):
+    """A value refused at a write stays refused for the rest of the handle. A failed write
+    leaves the file offset where it was, so the next piece of a long value (bash's printf
+    writes 4096 bytes at a time) would otherwise be taken for a new value and stored: the
+    label keeps what it had."""
+    mnt, store = env
+    client = (
+        "import errno, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)\n"
+        "for piece in (b'v' * 5000, b'tail\\n'):\n"
+        "    try:\n"
+        "        os.write(fd, piece)\n"
+        "        print('written')\n"
+        "    except OSError as exc:\n"
+        "        print(errno.errorcode[exc.errno])\n"
+        "os.close(fd)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", client, "images/app:1/labels/env"],
+        cwd=mnt.path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.stdout.split() == ["EINVAL", "EINVAL"], result.stderr
+    assert image(store, "app:1").labels["env"] == "prod"
+    assert mnt.sh("cat images/app:1/labels/env", check=True).stdout == "prod\n"

@@ -88,6 +88,7 @@ class FileHandle:
     buffer: bytes = b""
     dirty: bool = False  # the buffer holds data not yet committed or refused
     committed: str | None = None
+    refused: int = 0  # the errno of a refused value, which every later write gets too
     scratch: ScratchFile | None = None  # an editor's side file, read and written as it is
 
 
@@ -448,6 +449,11 @@ class Operations(pyfuse3.Operations):
             return len(buf)
         if handle.field is None:
             raise pyfuse3.FUSEError(errno.EBADF)
+        if handle.refused:
+            # A failed write leaves the file offset where it was, so the rest of a refused
+            # value (printf's next piece, say) comes at the same offset as a new value would:
+            # nothing more is taken through this handle. Open the file again to write anew.
+            raise pyfuse3.FUSEError(handle.refused)
         handle.buffer += buf
         self._settle(handle, final=False)
         return len(buf)
@@ -487,8 +493,8 @@ class Operations(pyfuse3.Operations):
             return
         try:
             value = fields.parse(handle.field, handle.buffer, final)
-        except MetafsError:
-            handle.buffer, handle.dirty = b"", False
+        except MetafsError as exc:
+            handle.buffer, handle.dirty, handle.refused = b"", False, exc.errno
             raise
         if value is None:
             handle.dirty = True
@@ -499,8 +505,8 @@ class Operations(pyfuse3.Operations):
         path = self._path(handle.ino)
         try:
             self.tree.commit(path, value)
-        except MetafsError:
-            handle.buffer = b""
+        except MetafsError as exc:
+            handle.buffer, handle.refused = b"", exc.errno
             raise
         handle.committed = value
         self.inodes.pending.discard(handle.ino)
