@@ -13,22 +13,9 @@ from pathlib import Path
 from conftest import ENV, is_mounted
 from containerd_fixture import META_DB
 from etcd_cluster import free_ports
+from readme_session import console_session
 
-README = Path(__file__).resolve().parents[1] / "README.md"
 HEADING = "## One store for many hosts: etcd"
-
-
-def session() -> list[tuple[str, str]]:
-    """(command, what it prints) of each `$ ` line of the etcd section's console block."""
-    section = README.read_text().split(HEADING, 1)[1]
-    block = section.split("```console\n", 1)[1].split("```", 1)[0]
-    steps: list[tuple[str, list[str]]] = []
-    for line in block.splitlines():
-        if line.startswith("$ "):
-            steps.append((line[2:], []))
-        else:
-            steps[-1][1].append(line)
-    return [(command, "".join(f"{line}\n" for line in out)) for command, out in steps]
 
 
 def test_the_readme_etcd_session_works_as_shown(tmp_path: Path):
@@ -52,7 +39,7 @@ def test_the_readme_etcd_session_works_as_shown(tmp_path: Path):
             .replace("/tmp/b", str(tmp_path / "b"))
         )
 
-    steps = session()
+    steps = console_session(HEADING)
     start, *rest = steps
     assert start[0].startswith("etcd ") and start[0].endswith(" &"), start
     # the member's peer port: free too, so that a system etcd is never in the way

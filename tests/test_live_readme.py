@@ -11,23 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import ROOT, env
+from cli_helpers import env
 from live_node import LiveMount, LiveNode, start_node
-
-README = ROOT / "README.md"
-
-
-def live_session() -> list[tuple[str, str]]:
-    """(command, what it prints) of each `$ ` line of the console block under "A live node"."""
-    section = README.read_text().split("## A live node\n", 1)[1]
-    block = section.split("```console\n", 1)[1].split("```", 1)[0]
-    steps: list[tuple[str, list[str]]] = []
-    for line in block.splitlines():
-        if line.startswith("$ "):
-            steps.append((line[2:], []))
-        else:
-            steps[-1][1].append(line)
-    return [(command, "".join(f"{line}\n" for line in out)) for command, out in steps]
+from readme_session import console_session
 
 
 @pytest.fixture
@@ -36,7 +22,7 @@ def node(tmp_path_factory) -> Iterator[LiveNode]:
 
 
 def test_the_live_session_works_as_shown(node: LiveNode, tmp_path: Path) -> None:
-    steps = live_session()
+    steps = console_session("## A live node")
     assert steps[1] == ("metafs mount --containerd /mnt/node", "")
     assert steps[2] == ("cd /mnt/node", "")
     ctr = f"ctr --address {node.address} -n {node.namespace}"

@@ -6,13 +6,11 @@ import io
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 from conftest import ENV
+from readme_session import README, console_session
 
 from metafs import samples
-
-README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_readme_python_example_prints_what_it_shows(tmp_path):
@@ -28,24 +26,12 @@ def test_readme_python_example_prints_what_it_shows(tmp_path):
     assert f"# {second}" in code
 
 
-def console_session(text: str) -> list[tuple[str, str]]:
-    """(command, what it prints) of each `$ ` line of the README's console block."""
-    block = text.split("```console\n", 1)[1].split("```", 1)[0]
-    steps: list[tuple[str, list[str]]] = []
-    for line in block.splitlines():
-        if line.startswith("$ "):
-            steps.append((line[2:], []))
-        else:
-            steps[-1][1].append(line)
-    return [(command, "".join(f"{line}\n" for line in out)) for command, out in steps]
-
-
 def test_readme_shell_session_works_as_shown(mount_factory):
     """Every command of the README's session, on a mount of the sample store, prints exactly
     what the README shows (bash -c says "bash: line 1:" where an interactive bash says "bash:",
     and `ls` is given -C, as at a terminal)."""
     mnt, _store = mount_factory(fill=lambda store: samples.fill(store, "default"))
-    steps = console_session(README.read_text())
+    steps = console_session()
     assert steps[0] == ("scripts/run", "...\nmetafs: mounted on /tmp/metafs\n...\n")
     assert steps[1] == ("cd /tmp/metafs", "")
     assert steps[-1] == ("cd / && metafs umount /tmp/metafs", "")
