@@ -78,6 +78,13 @@ class Store:
         """Give back memory the engine holds for reading (the mount calls it every second)."""
         self.engine.release_memory()
 
+    def space(self) -> tuple[int, int]:
+        """(bytes the store's data takes, bytes it may still grow by): its pages in use, and
+        the free space of the filesystem holding it, within the store's size limit."""
+        used = (self.env.info()["last_pgno"] + 1) * self.env.stat()["psize"]
+        fs = os.statvfs(self.path)
+        return used, max(min(fs.f_bavail * fs.f_frsize, self.max_map_size - used), 0)
+
     def generation(self) -> int:
         """A counter that changes with every commit, by any process: the mount asks on every
         request whether what it cached is still current."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import shlex
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 from metafs import (
     AnyValue,
@@ -50,6 +54,48 @@ def container(store: Store, cid: str) -> Container | None:
     with store.read() as tx:
         containers = Containers(tx, NS)
         return containers.get(cid) if containers.exists(cid) else None
+
+
+# Inode numbers hold while the kernel holds an entry; once it forgets one (drop_caches,
+# memory reclaim) a name may get a new number, as FUSE allows. drop_caches acts on every mount
+# of the machine (the tests of other worktrees write it too), so a test comparing numbers
+# across a moment repeats its comparison until no drop happened meanwhile (/proc/vmstat
+# counts them); the metafs tests that drop take this lock exclusively, those that compare
+# share it, so that they do not starve each other.
+CACHES_LOCK = "/tmp/metafs-tests-kernel-caches.lock"
+_T = TypeVar("_T")
+
+
+def _drops() -> int:
+    with open("/proc/vmstat") as vmstat:
+        return next(int(line.split()[1]) for line in vmstat if line.startswith("drop_slab "))
+
+
+@contextmanager
+def _shared_lock() -> Iterator[None]:
+    with open(CACHES_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        yield
+
+
+def while_kernel_holds(action: Callable[[], _T], attempts: int = 30) -> _T:
+    """The result of `action()` in a run during which nothing dropped the kernel's caches."""
+    for _ in range(attempts):
+        with _shared_lock():
+            before = _drops()
+            result = action()
+            if _drops() == before:
+                return result
+        time.sleep(0.1)
+    raise AssertionError(f"the kernel's caches were dropped during each of {attempts} runs")
+
+
+def drop_kernel_caches() -> None:
+    """Make the kernel forget every unused entry and inode, of every mount."""
+    with open(CACHES_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with open("/proc/sys/vm/drop_caches", "w") as caches:
+            caches.write("2\n")
 
 
 def listing(mnt, *dirs: str) -> dict[str, tuple[str, int]]:

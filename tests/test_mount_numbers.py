@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from mount_helpers import NS, make_image
+from mount_helpers import NS, drop_kernel_caches, make_image, while_kernel_holds
 
 from metafs import Images
 
@@ -22,7 +22,8 @@ def test_numbers_stay_coherent_through_random_changes(mount_factory):
     """Listings, lookups, label reads and writes, new, removed and renamed images, commits by
     another process and the kernel forgetting its entries, in a random order. After each step
     a listing shows exactly the store's images, and a lookup of a listed name (the kernel's
-    entry has expired: the daemon is asked) gives the number the listing gave."""
+    entry has expired: the daemon is asked) gives the number the listing gave, the kernel
+    holding the entry meanwhile (see `while_kernel_holds`)."""
 
     def some(store):
         for i in range(30):
@@ -51,8 +52,7 @@ def test_numbers_stay_coherent_through_random_changes(mount_factory):
         if step == 4:
             return f"cat images/{pick()}/labels/* images/{pick()}/digest"
         if step == 5:
-            with open("/proc/sys/vm/drop_caches", "w") as caches:
-                caches.write("2\n")
+            drop_kernel_caches()
             return ":"
         with store.write() as tx:  # another process
             images = Images(tx, NS)
@@ -70,17 +70,24 @@ def test_numbers_stay_coherent_through_random_changes(mount_factory):
 
     for _ in range(STEPS):
         mnt.sh(change())  # refusals (a draft's labels, say) are fine: the check is below
-        out = mnt.sh("ls -f -i -1 images", check=True).stdout.splitlines()
-        listed = dict(reversed(line.split(None, 1)) for line in out)
-        listed.pop(".", None), listed.pop("..", None)
+        listed, looked_up, chosen = while_kernel_holds(lambda: listed_and_looked_up(mnt, rng))
         assert set(listed) == store_names(store)
         if not listed:
             break
-        chosen = rng.sample(sorted(listed), min(5, len(listed)))
-        out = mnt.sh(
-            "sleep 0.07; stat -c '%i %n' " + " ".join(f"images/{n}" for n in chosen), check=True
-        ).stdout.splitlines()
-        looked_up = {
-            name.removeprefix("images/"): ino for ino, name in (line.split(" ", 1) for line in out)
-        }
         assert looked_up == {name: listed[name] for name in chosen}
+
+
+def listed_and_looked_up(mnt, rng) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """The numbers `ls -i` gives to the names of images/, and those a lookup of some of them
+    gives a moment later (the names chosen)."""
+    out = mnt.sh("ls -f -i -1 images", check=True).stdout.splitlines()
+    listed = dict(reversed(line.split(None, 1)) for line in out)
+    listed.pop(".", None), listed.pop("..", None)
+    chosen = rng.sample(sorted(listed), min(5, len(listed)))
+    out = mnt.sh(
+        "sleep 0.07; stat -c '%i %n' " + " ".join(f"images/{n}" for n in chosen), check=True
+    ).stdout.splitlines()
+    looked_up = {
+        name.removeprefix("images/"): ino for ino, name in (line.split(" ", 1) for line in out)
+    }
+    return listed, looked_up, chosen

@@ -7,7 +7,15 @@ import time
 from dataclasses import replace
 
 import pytest
-from mount_helpers import DIGEST_A, DIGEST_B, NS, make_container, make_image
+from mount_helpers import (
+    DIGEST_A,
+    DIGEST_B,
+    NS,
+    drop_kernel_caches,
+    make_container,
+    make_image,
+    while_kernel_holds,
+)
 
 from metafs import Descriptor, Images
 from metafs.fs import names
@@ -190,27 +198,40 @@ def test_listed_entries_keep_their_numbers_past_max_nodes(mount_factory):
         out = mnt.sh("ls -f -i images", check=True).stdout.splitlines()
         return dict(line.split()[::-1] for line in out if line.split()[1].startswith("list-"))
 
-    first = listed()
+    def looked_up() -> tuple[dict[str, str], dict[str, str], list[str]]:
+        first = listed()
+        time.sleep(1.5)  # three sweeps, and the entries are looked up again (no glob: no listing)
+        # A lookup makes a listed entry a node: look up fewer than --max-nodes, or the sweep
+        # rightly evicts some of them, and they come back with new numbers.
+        some = sorted(first)[::8]
+        return first, numbers(mnt, " ".join(f"images/{name}" for name in some)), some
+
+    first, found, some = while_kernel_holds(looked_up)
     assert len(first) == 400 and len(set(first.values())) == 400
-    time.sleep(1.5)  # three sweeps, and the entries are looked up again (no glob: no listing)
-    # A lookup makes a listed entry a node: look up fewer than --max-nodes, or the sweep
-    # rightly evicts some of them, and they come back with new numbers.
-    some = sorted(first)[::8]
-    assert numbers(mnt, " ".join(f"images/{name}" for name in some)) == {
-        name: first[name] for name in some
-    }
-    mnt.sh("echo w > images/list-007:1/labels/k && cat images/list-123:1/labels/k", check=True)
-    assert listed() == first
-    with store.write() as tx:
-        images = Images(tx, NS)
-        images.update(replace(images.get("list-200:1"), labels={"k": "other"}), "labels.k")
-    assert listed() == first
+    assert found == {name: first[name] for name in some}
+
+    def other_commit():
+        with store.write() as tx:
+            images = Images(tx, NS)
+            images.update(replace(images.get("list-200:1"), labels={"k": "other"}), "labels.k")
+
+    for commit in (
+        lambda: mnt.sh("echo w > images/list-007:1/labels/k && cat images/list-123:1/labels/k"),
+        other_commit,
+    ):
+        before, after = while_kernel_holds(lambda c=commit: (listed(), c(), listed())[::2])
+        assert after == before
     assert mnt.sh("cat images/list-200:1/labels/k").stdout == "other\n"
-    mnt.sh("rmdir images/list-300:1 && mkdir images/list-300:1", check=True)
-    again = listed()
+
+    def made_again() -> tuple[dict[str, str], dict[str, str]]:
+        first = listed()
+        mnt.sh("rmdir images/list-300:1 && mkdir images/list-300:1", check=True)
+        return first, listed()
+
+    first, again = while_kernel_holds(made_again)
     renewed = int(again.pop("list-300:1"))
     assert str(renewed) not in first.values()
-    # Four listings after commits took no numbers: the new one comes next to the first ones.
+    # Listings after commits took no numbers: the new one comes next to the first ones.
     assert renewed < max(map(int, first.values())) + 400 * 16
     del first["list-300:1"]
     assert again == first
@@ -220,25 +241,42 @@ def test_a_listed_entry_is_the_entry_a_lookup_finds(mount_factory):
     """Whatever names a listing shows (escaped, long, containers), a lookup of the same name
     gives the same inode, and renaming a listed image keeps its number."""
     mnt, _ = mount_factory(fill=fill)
-    listed = {}
-    for top in ("images", "containers"):  # ls -f: the numbers getdents gives, no stat
-        for line in mnt.sh(f"ls -f -i -1 {top}", check=True).stdout.splitlines():
-            ino, name = line.split(None, 1)
-            if name not in (".", ".."):
-                listed[name] = ino
+
+    def listed() -> dict[str, str]:
+        found = {}
+        for top in ("images", "containers"):  # ls -f: the numbers getdents gives, no stat
+            for line in mnt.sh(f"ls -f -i -1 {top}", check=True).stdout.splitlines():
+                ino, name = line.split(None, 1)
+                if name not in (".", ".."):
+                    found[name] = ino
+        return found
+
+    def looked_up() -> tuple[dict[str, str], dict[str, str]]:
+        first = listed()
+        time.sleep(1.2)  # past the entries' timeout: each name is looked up again
+        paths = " ".join(
+            f"'{top}/{name}'"
+            for top in ("images", "containers")
+            for name in first
+            if (name == "web-1") == (top == "containers")
+        )
+        return first, numbers(mnt, paths)
+
+    first, found = while_kernel_holds(looked_up)
     long_name = names.encode(LONG.encode()).decode()
-    assert long_name in listed and "web-1" in listed and len(listed) == 5
-    time.sleep(1.2)  # past the entries' timeout: each name is looked up again
-    paths = " ".join(
-        f"'{top}/{name}'"
-        for top in ("images", "containers")
-        for name in listed
-        if (name == "web-1") == (top == "containers")
-    )
-    assert numbers(mnt, paths) == listed
+    assert long_name in first and "web-1" in first and len(first) == 5
+    assert found == first
     assert mnt.sh(f"cat images/{long_name}/digest containers/web-1/image", check=True).stdout
-    mnt.sh("mv images/draft:1 images/renamed:1", check=True)
-    assert numbers(mnt, "images/renamed:1") == {"renamed:1": listed["draft:1"]}
+
+    def renamed() -> tuple[str, dict[str, str]]:
+        number = listed()["draft:1"]
+        mnt.sh("mv images/draft:1 images/renamed:1", check=True)
+        after = numbers(mnt, "images/renamed:1")
+        mnt.sh("mv images/renamed:1 images/draft:1", check=True)
+        return number, after
+
+    number, after = while_kernel_holds(renamed)
+    assert after == {"renamed:1": number}
 
 
 def test_listed_entries_are_forgotten_with_the_kernels_cache(mount_factory):
@@ -258,8 +296,7 @@ def test_listed_entries_are_forgotten_with_the_kernels_cache(mount_factory):
     assert numbers(mnt, "images/gone-*") == first  # held: a lookup keeps the number
 
     def forgotten():
-        with open("/proc/sys/vm/drop_caches", "w") as caches:
-            caches.write("2\n")
+        drop_kernel_caches()
         return numbers(mnt, "images/gone-*")
 
     # A process inside images/ keeps it: only its entries are forgotten, not the directory.

@@ -113,7 +113,8 @@ def test_value_written_in_chunks_is_one_transaction(mnt, store, img):
     )
     generation = store.generation()
     mnt.sh(f"python3 -c '{script}' {d}/digest '{DIGEST_B}'", check=True)
-    assert image(store, name).target.digest == DIGEST_B
+    # no newline: stored when the file is released, just after close() has returned
+    eventually(lambda: image(store, name).target.digest, DIGEST_B)
     assert store.generation() == generation + 1
     mnt.sh(f"printf '%s\\n' 777 > {d}/size", check=True)
     assert image(store, name).target.size == 777

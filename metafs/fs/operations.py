@@ -6,6 +6,9 @@
   valid value is committed in the `write()` that completes it, an invalid one fails that
   `write()` with EINVAL, a value still incomplete is judged at fsync or release (there is no
   flush). O_TRUNC is ignored: nothing is truncated before a value is accepted.
+- Editors' side files (vim's swap and backup, `sed -i`'s and Python's temporary files) are
+  scratch files in memory (scratch.py), never labels; one renamed over a field or a label
+  stores its contents as that value.
 - A listing resumes from the last name it returned (one seek per readdir request).
 - Every handler maps `MetafsError.errno` to `FUSEError`; anything unexpected is logged with its
   traceback and answered with EIO, so no request can end the mount.
@@ -38,6 +41,7 @@ from ..codec import now_ns
 from ..errors import InvalidArgument, MetafsError
 from . import fields, names
 from .inodes import MAX_NODES, ROOT, Inodes
+from .scratch import Scratch, ScratchFile, is_side_file, is_vim_probe
 from .tree import Tree
 from .view import GROUP, LABELS, OBJECT, SUBDIR, TOP, Path, Stat
 
@@ -46,7 +50,11 @@ log = logging.getLogger("metafs.mount")
 assert ROOT == pyfuse3.ROOT_INODE
 LISTING_TTL = 5.0  # seconds a listing of images/ or containers/ is kept after its last use
 XATTR_PREFIX = b"user."
+BLOCK = 4096  # statfs's unit
+OBJECT_NLINK = 3  # an object's directory: itself, its entry, labels/
+SCRATCH_KINDS = (OBJECT, SUBDIR)  # directories where side files are scratch files
 XATTR_KINDS = (OBJECT, GROUP)  # directories whose labels are extended attributes
+XATTR_NAME_MAX = 255  # the kernel's limit on an attribute's name, prefix included
 
 
 def handler(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -80,6 +88,7 @@ class FileHandle:
     buffer: bytes = b""
     dirty: bool = False  # the buffer holds data not yet committed or refused
     committed: str | None = None
+    scratch: ScratchFile | None = None  # an editor's side file, read and written as it is
 
 
 @dataclass
@@ -137,6 +146,7 @@ class Operations(pyfuse3.Operations):
             max_nodes,
         )
         self._path: Callable[[int], Path] = self.inodes.path  # every request's first step
+        self.scratch = Scratch()
         self._files: dict[int, FileHandle] = {}
         self._dirs: dict[int, DirHandle] = {}
         self._next_fh = 1
@@ -176,8 +186,8 @@ class Operations(pyfuse3.Operations):
         attrs.entry_timeout = self.timeout
         attrs.attr_timeout = self.timeout if timeout is None else timeout
         if st.is_dir:
-            attrs.st_mode = stat.S_IFDIR | (0o555 if self.tree.readonly else 0o755)
-            attrs.st_nlink = 2
+            attrs.st_mode = stat.S_IFDIR | (0o755 if st.writable else 0o555)
+            attrs.st_nlink = st.nlink or 2
         else:
             attrs.st_mode = stat.S_IFREG | (0o644 if st.writable else 0o444)
             attrs.st_size = st.size
@@ -188,6 +198,9 @@ class Operations(pyfuse3.Operations):
         return attrs
 
     def _stat(self, ino: int, path: Path) -> Stat:
+        if self.scratch.files and ino in self.scratch.files:
+            file = self.scratch.files[ino]
+            return Stat(False, len(file.data), file.mtime, writable=True)
         st = self.tree.stat(path)
         if st is None:
             if ino in self.inodes.pending:
@@ -239,15 +252,23 @@ class Operations(pyfuse3.Operations):
         name = self._name(parent_path, filename)
         st = self.tree.stat((*parent_path, name))
         if st is None:
-            if self.inodes.child(parent, name) not in self.inodes.pending:
+            child = self.inodes.child(parent, name)
+            if child in self.inodes.pending:
+                st = Stat(False, 0, now_ns(), writable=True)
+            elif self.scratch.paths and (*parent_path, name) in self.scratch.paths:
+                ino = self.inodes.entry(parent, name)
+                self.scratch.link(self.scratch.paths[(*parent_path, name)], ino)
+                return self._attrs(ino, self._stat(ino, ()))
+            else:
                 raise pyfuse3.FUSEError(errno.ENOENT)
-            st = Stat(False, 0, now_ns(), writable=True)
         return self._entry(parent, name, st)
 
     async def forget(self, inode_list: list[tuple[int, int]]) -> None:  # type: ignore[override]
         try:
             for ino, count in inode_list:
                 self.inodes.forget(ino, count)
+                if self.scratch.files and ino in self.scratch and self.inodes.node(ino) is None:
+                    self.scratch.forget(ino)  # the file lives on, found by its path
         except Exception:  # forget must never raise
             log.exception("forget")
 
@@ -258,6 +279,8 @@ class Operations(pyfuse3.Operations):
     @handler
     def setattr(self, ino: int, attr: Any, fields_: Any, fh: Any, ctx: Any) -> Any:
         """Only what changes nothing is accepted: times, the same mode or owner, size 0."""
+        if self.scratch.files and ino in self.scratch.files:
+            return self._set_scratch(ino, attr, fields_)
         path = self._path(ino)
         st = self._stat(ino, path)
         current = self._attrs(ino, st)
@@ -280,12 +303,18 @@ class Operations(pyfuse3.Operations):
 
     @handler
     def open(self, ino: int, flags: int, ctx: Any = None) -> pyfuse3.FileInfo:
+        if self.scratch.files and ino in self.scratch.files:
+            return self._open_scratch(ino, flags)
         path = self._path(ino)
         if self.tree.is_dir(path):
             raise pyfuse3.FUSEError(errno.EISDIR)
         if (flags & os.O_ACCMODE) == os.O_RDONLY:
             return self._open(ino, None)  # a vanished file fails at read
-        self._stat(ino, path)
+        if self.tree.stat(path) is None and ino not in self.inodes.pending:
+            # The kernel holds an entry for a name that is gone (a label whose first value
+            # was refused, one removed by another process): ESTALE makes it look the name up
+            # again and retry the open, which then creates it (O_CREAT) or fails with ENOENT.
+            raise pyfuse3.FUSEError(errno.ESTALE)
         return self._open(ino, self._writable_field(ino, path))
 
     def _writable_field(self, ino: int, path: Path) -> fields.Field:
@@ -303,10 +332,16 @@ class Operations(pyfuse3.Operations):
 
     @handler
     def create(self, parent: int, filename: bytes, mode: int, flags: int, ctx: Any) -> Any:
-        """A new file in a labels directory is a new label, stored when a value is written."""
+        """A new file in a labels directory is a new label, stored when a value is written; an
+        editor's side file there or beside fields is a scratch file."""
         parent_path = self._path(parent)
         self.tree.check_writable()
-        if self.tree.kind(parent_path) != SUBDIR or not self.tree.creatable(parent_path):
+        kind = self.tree.kind(parent_path)
+        if kind in SCRATCH_KINDS and (is_side_file(filename) or is_vim_probe(filename)):
+            scratch = self._create_scratch(parent, parent_path, filename, flags)
+            if scratch is not None:
+                return scratch
+        if kind != SUBDIR or not self.tree.creatable(parent_path):
             raise pyfuse3.FUSEError(errno.EPERM)
         key = self._name(parent_path, filename, creating=True)
         path = (*parent_path, key)
@@ -325,9 +360,80 @@ class Operations(pyfuse3.Operations):
         self.inodes.hold(ino)
         return info, self._attrs(ino, st)
 
+    # ---- scratch files (editors' side files, scratch.py) -----------------------------------
+
+    def _create_scratch(
+        self, parent: int, parent_path: Path, filename: bytes, flags: int
+    ) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes] | None:
+        """Create (or open) the side file `filename`; None if a stored label has that name."""
+        directory = self.tree.stat(parent_path)
+        if directory is None:
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        if not directory.writable:
+            raise pyfuse3.FUSEError(errno.EPERM)
+        if is_vim_probe(filename) and not is_side_file(filename):
+            if flags & os.O_EXCL:  # vim then writes files in place: see scratch.py
+                raise pyfuse3.FUSEError(errno.EPERM)
+            return None
+        name = self._name(parent_path, filename, creating=True)
+        path = (*parent_path, name)
+        if self.tree.stat(path) is not None:
+            return None
+        file = self.scratch.paths.get(path)
+        if file is None:
+            file = self.scratch.make(path, now_ns())
+        elif flags & os.O_EXCL:
+            raise pyfuse3.FUSEError(errno.EEXIST)
+        ino, _ = self.inodes.node_for(parent, name)
+        self.scratch.link(file, ino)
+        info = self._open_scratch(ino, flags)
+        self.inodes.hold(ino)
+        return info, self._attrs(ino, self._stat(ino, ()))
+
+    def _open_scratch(self, ino: int, flags: int) -> pyfuse3.FileInfo:
+        file = self.scratch.files[ino]
+        if flags & os.O_TRUNC and (flags & os.O_ACCMODE) != os.O_RDONLY:
+            self.scratch.truncate(file, 0, now_ns())
+        fh = self._next_fh
+        self._next_fh += 1
+        self._files[fh] = FileHandle(ino, None, scratch=file)
+        return pyfuse3.FileInfo(fh=fh, direct_io=True)
+
+    def _set_scratch(self, ino: int, attr: Any, fields_: Any) -> pyfuse3.EntryAttributes:
+        """A scratch file takes a new size and times; modes and owners are accepted as they
+        come and not kept (editors copy the original's onto their side files)."""
+        file = self.scratch.files[ino]
+        if fields_.update_size:
+            self.scratch.truncate(file, attr.st_size, now_ns())
+        if fields_.update_mtime:
+            file.mtime = attr.st_mtime_ns
+        return self._attrs(ino, self._stat(ino, ()))
+
+    def _rename_scratch(
+        self, file: ScratchFile, target: Path, filename: bytes, replace: bool
+    ) -> bool:
+        """Rename a scratch file to `target` in its directory: onto another side file's name
+        it stays a scratch file (False); onto a field or a label, its contents are stored as
+        that value, checked as a write is (True; EINVAL for a bad value)."""
+        existing = self.tree.stat(target)
+        if existing is not None and not replace:
+            raise pyfuse3.FUSEError(errno.EEXIST)
+        if existing is None and is_side_file(filename):
+            if target in self.scratch.paths and not replace:
+                raise pyfuse3.FUSEError(errno.EEXIST)
+            self.scratch.move(file, target)
+            return False
+        field = self.tree.writable_field(target)
+        value = fields.parse(field, bytes(file.data), True)
+        assert value is not None  # final: complete or refused
+        self.tree.commit(target, value)
+        return True
+
     @handler
     def read(self, fh: int, off: int, size: int) -> bytes:
         handle = self._files[fh]
+        if handle.scratch is not None:
+            return bytes(handle.scratch.data[off : off + size])
         if handle.data is None or handle.field is not None:
             path = self._path(handle.ino)
             handle.data = b"" if handle.ino in self.inodes.pending else self.tree.read(path)
@@ -336,6 +442,9 @@ class Operations(pyfuse3.Operations):
     @handler
     def write(self, fh: int, off: int, buf: bytes) -> int:
         handle = self._files[fh]
+        if handle.scratch is not None:
+            self.scratch.write(handle.scratch, off, buf, now_ns())
+            return len(buf)
         if handle.field is None:
             raise pyfuse3.FUSEError(errno.EBADF)
         handle.buffer += buf
@@ -366,7 +475,10 @@ class Operations(pyfuse3.Operations):
             if handle.ino in self.inodes.pending and not any(
                 h.ino == handle.ino for h in self._files.values()
             ):
+                # a label created by this file and never given a value: the kernel's entry
+                # for it goes too, so that the kernel and the store agree again
                 self.inodes.pending.discard(handle.ino)
+                self._gone(handle.ino)
 
     def _settle(self, handle: FileHandle, *, final: bool) -> None:
         """Commit the buffer if it holds a complete value; refuse it if it never can."""
@@ -393,14 +505,19 @@ class Operations(pyfuse3.Operations):
         self.inodes.pending.discard(handle.ino)
         self._changed(handle.ino, removed=value == "" and handle.field.kind == "label")
 
+    def _gone(self, ino: int) -> None:
+        """Ask the kernel to drop its entry for the name of `ino`, which does not exist."""
+        node = self.inodes.node(ino)
+        if self.notifier is not None and node is not None:
+            self.notifier.entry(node.parent, self._filename(self._path(node.parent), node.name))
+
     def _changed(self, ino: int, *, removed: bool = False) -> None:
         """After a change through the mount: drop what the kernel caches of the touched file,
         and of the files of its object that the view says the change makes stale."""
         if self.notifier is None:
             return
-        node = self.inodes.node(ino)
-        if removed and node is not None:
-            self.notifier.entry(node.parent, self._filename(self._path(node.parent), node.name))
+        if removed:
+            self._gone(ino)
         self.notifier.inode(ino)
         path = self._path(ino)
         view = self.tree.view(path)
@@ -435,7 +552,7 @@ class Operations(pyfuse3.Operations):
             offset, after = handle.offset, handle.last
         else:  # seekdir() elsewhere, or a rewind: count from the start
             offset, after = 0, None
-        unknown_dir = Stat(True)
+        unknown_dir = Stat(True, nlink=1)
         for name, st in self.tree.entries(handle.path, after):
             offset += 1
             if offset <= start_id:
@@ -457,13 +574,19 @@ class Operations(pyfuse3.Operations):
         after the last name returned, even if the store changed meanwhile. An entry that is not
         a node is given as a listed entry (listing.py), and a name the kernel holds keeps its
         number from one listing to the next."""
+        top = handle.path[:1]
+        before = self.tree.stat(top)
         listed = self.tree.listing(handle.path[0])
+        after = self.tree.stat(top)
+        assert before is not None and after is not None
+        if after.mtime != before.mtime and self.notifier is not None:
+            self.notifier.inode(handle.ino)  # names came or went: the mtime the kernel holds
         start = start_id
         if start_id == handle.offset and handle.last is not None:
             start = bisect_right(listed, B.enc(handle.last), key=B.enc)
         # An object directory has its attributes read when they are asked for (timeout 0), so
         # all are listed with the same attributes but the inode number.
-        attrs = self._attrs(0, Stat(True), 0)
+        attrs = self._attrs(0, Stat(True, writable=after.writable, nlink=OBJECT_NLINK), 0)
         entries = self.inodes.listed_entries(handle.ino, listed, start)
         for i, ino in enumerate(entries, start):
             name = listed[i]
@@ -495,6 +618,8 @@ class Operations(pyfuse3.Operations):
         parent_path = self._path(parent)
         name = self._name(parent_path, filename)
         self.tree.rmdir((*parent_path, name))
+        if self.scratch.paths:
+            self.scratch.remove_below((*parent_path, name))
         self.inodes.unlink(parent, name)
 
     @handler
@@ -502,7 +627,10 @@ class Operations(pyfuse3.Operations):
         parent_path = self._path(parent)
         name = self._name(parent_path, filename)
         ino = self.inodes.child(parent, name)
-        if ino in self.inodes.pending and self.tree.stat((*parent_path, name)) is None:
+        file = self.scratch.paths.get((*parent_path, name)) if self.scratch.paths else None
+        if file is not None:
+            self.scratch.remove(file)
+        elif ino in self.inodes.pending and self.tree.stat((*parent_path, name)) is None:
             self.inodes.pending.discard(ino)
         else:
             self.tree.unlink((*parent_path, name))
@@ -518,12 +646,31 @@ class Operations(pyfuse3.Operations):
         old_name = self._name(old_parent, old)
         new_name = self._name(new_parent, new, creating=True)
         replace = not flags & pyfuse3.RENAME_NOREPLACE
-        self.tree.rename((*old_parent, old_name), (*new_parent, new_name), replace=replace)
+        source, target = (*old_parent, old_name), (*new_parent, new_name)
+        scratch = self.scratch.paths.get(source) if self.scratch.paths else None
+        stored = True  # the rename changed the store
+        if scratch is not None:
+            if parent_new != parent_old:
+                raise pyfuse3.FUSEError(errno.EXDEV)  # mv copies instead
+            stored = self._rename_scratch(scratch, target, new, replace)
+        else:
+            self.tree.rename(source, target, replace=replace)
+            if self.scratch.paths:
+                replaced = self.scratch.paths.get(target)  # a label renamed onto a side file
+                if replaced is not None:
+                    self.scratch.remove(replaced)
+                self.scratch.moved(source, target)  # an image renamed: the files in it
         ino = self.inodes.unlink(parent_old, old_name)
         self.inodes.unlink(parent_new, new_name)
         if ino is not None:
             self.inodes.move(ino, parent_new, new_name)
-            self._changed(ino)
+            if stored:
+                self._changed(ino)
+        if scratch is not None and stored:
+            self.scratch.remove(scratch)  # its contents are the value now
+            if self.notifier is not None:
+                # a field's number is its directory's (inodes.py): the kernel looks it up again
+                self.notifier.entry(parent_new, new)
 
     @handler
     def link(self, ino: int, parent: int, filename: bytes, ctx: Any) -> Any:
@@ -546,8 +693,12 @@ class Operations(pyfuse3.Operations):
 
     @handler
     def statfs(self, ctx: Any) -> pyfuse3.StatvfsData:
+        """`df`: the store's size as used, the space it may still grow by as free."""
+        used, free = self.tree.context.store.space()
         data = pyfuse3.StatvfsData()
-        data.f_bsize = data.f_frsize = 4096
+        data.f_bsize = data.f_frsize = BLOCK
+        data.f_blocks = (used + free) // BLOCK
+        data.f_bfree = data.f_bavail = free // BLOCK
         data.f_namemax = names.NAME_MAX
         return data
 
@@ -574,7 +725,14 @@ class Operations(pyfuse3.Operations):
         path = self._path(ino)
         if self.tree.kind(path) not in XATTR_KINDS:
             return []
-        return [XATTR_PREFIX + B.enc(key) for key in self.tree.labels(path)]
+        # Only names getxattr can be asked for: a key holding NUL or longer than an attribute
+        # name may be (255 bytes with `user.`) is a file in labels/ only.
+        listed = []
+        for key in self.tree.labels(path):
+            name = XATTR_PREFIX + B.enc(key)
+            if len(name) <= XATTR_NAME_MAX and 0 not in name:
+                listed.append(name)
+        return listed
 
     @handler
     def setxattr(self, ino: int, name: bytes, value: bytes, ctx: Any = None) -> None:

@@ -77,7 +77,7 @@ class Tree:
     def stat(self, path: Path) -> Stat | None:
         """What `path` is, or None if it does not exist."""
         if not path:
-            return Stat(True, mtime=self.started)
+            return Stat(True, mtime=self.started, nlink=2 + len(self._top))
         view = self.views.get(path[0])
         return None if view is None else view.stat(path)
 
@@ -86,7 +86,7 @@ class Tree:
         stat None for a directory whose attributes are read when asked for."""
         if path:
             return self.view(path).entries(path, after)
-        return ((name, Stat(True, mtime=self.started)) for name in after_in(self._top, after))
+        return ((name, self.views[name].stat((name,))) for name in after_in(self._top, after))
 
     def listing(self, top: str) -> list[str]:
         """Every name of a `listed` view's directory (see `View.listing`)."""

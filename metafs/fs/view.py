@@ -50,7 +50,8 @@ class Stat:
     size: int = 0
     mtime: int = 0  # Unix nanoseconds
     ctime: int = 0
-    writable: bool = False
+    writable: bool = False  # a directory: takes new entries (or files as scratch files)
+    nlink: int = 0  # a directory's: 2 + its subdirectories, 1 when not counted; 0: 2
 
 
 # What a path is (`classify`); plain ints, compared on every request.

@@ -88,6 +88,7 @@ class ContainersView(ObjectView[Container]):
         )
         with self.store.write() as tx:
             Containers(tx, self.namespace).create(container)
+        self.entries_changed()
 
     def rmdir(self, path: Path) -> None:
         """Delete a whole container in one transaction."""
@@ -96,3 +97,4 @@ class ContainersView(ObjectView[Container]):
             raise NotPermitted(f"{'/'.join(path)} cannot be removed")
         with self.store.write() as tx:
             Containers(tx, self.namespace).delete(path[1])
+        self.entries_changed()

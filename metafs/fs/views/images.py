@@ -80,6 +80,7 @@ class ImagesView(ObjectView[Image]):
             raise NotPermitted("directories are made only in images/ and containers/")
         with self.store.write() as tx:
             Images(tx, self.namespace).create_draft(path[1])
+        self.entries_changed()
 
     def rmdir(self, path: Path) -> None:
         """Delete a whole image or draft in one transaction."""
@@ -92,6 +93,7 @@ class ImagesView(ObjectView[Image]):
                 images.delete(path[1])
             else:
                 images.delete_draft(path[1])
+        self.entries_changed()
 
     def rename(self, old: Path, new: Path, *, replace: bool = True) -> None:
         """An image, or a label within one image."""
@@ -99,5 +101,6 @@ class ImagesView(ObjectView[Image]):
             self.check_writable()
             with self.store.write() as tx:
                 Images(tx, self.namespace).rename(old[1], new[1])
+            self.entries_changed()
             return
         super().rename(old, new, replace=replace)

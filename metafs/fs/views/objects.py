@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 from ... import buckets as B
-from ...codec import format_time
+from ...codec import format_time, now_ns
 from ...containers import Container
 from ...errors import AlreadyExists, InvalidArgument, NotFound
 from ...images import Image
@@ -62,6 +62,8 @@ class ObjectView(View, Generic[Obj]):
         self._objects: OrderedDict[str, Shown | None] = OrderedDict()
         self._listing: list[str] | None = None
         self._listed_at = 0.0  # when the listing was last asked for
+        self._listed_hash = 0  # of the last listing read: tells whether names came or went
+        self._changed = context.started  # the mtime of the top directory
         self._generation = -1
 
     # ---- what a kind of object is: for images.py and containers.py ------------------------
@@ -93,8 +95,9 @@ class ObjectView(View, Generic[Obj]):
     # a path where `classify` would say the same, a call less.
 
     def stat(self, path: Path) -> Stat | None:
-        if len(path) == 1:
-            return Stat(True, mtime=self.started)
+        if len(path) == 1:  # entries not counted: a collection may hold 100k objects
+            changed = self._changed
+            return Stat(True, mtime=changed, ctime=changed, writable=not self.readonly, nlink=1)
         shown = self._shown(path[1])
         file = shown.file(path[2:]) if shown is not None else None
         return None if file is None else file[0]
@@ -122,7 +125,16 @@ class ObjectView(View, Generic[Obj]):
         if names is None:
             with self.store.read() as tx:
                 names = self._listing = list(self._names(tx, None))
+            listed = hash(tuple(names))
+            if listed != self._listed_hash:  # a change by another process, say
+                if self._listed_hash:
+                    self._changed = max(self._changed, now_ns())
+                self._listed_hash = listed
         return names
+
+    def entries_changed(self) -> None:
+        """An object came, went or was renamed through the mount: the top directory's mtime."""
+        self._changed = now_ns()
 
     def drop_idle(self, idle: float) -> None:
         """One listing of 100k names is ~10 MB."""
@@ -284,11 +296,10 @@ class Shown:
     def __init__(self, view: ObjectView, obj: Image | Container) -> None:
         self.obj = obj
         self.view = view
-        when = obj.updated_at
-        directory = (Stat(True, mtime=when, ctime=when), None)
+        when, writable = obj.updated_at, not view.readonly  # writable: for scratch files
         self._files: dict[Path, tuple[Stat, bytes | None]] = {
-            (): directory,
-            (LABELS,): directory,
+            (): (Stat(True, mtime=when, ctime=when, writable=writable, nlink=3), None),
+            (LABELS,): (Stat(True, mtime=when, ctime=when, writable=writable), None),
         }
 
     def file(self, sub: Path) -> tuple[Stat, bytes | None] | None:

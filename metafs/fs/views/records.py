@@ -143,16 +143,16 @@ class RecordView(View):
 
     def stat(self, path: Path) -> Stat | None:
         depth = self.depth
-        if len(path) == 1:
-            return Stat(True, mtime=self.started)
-        if len(path) < depth:
-            return Stat(True, mtime=self.started) if self.group_exists(path) else None
+        if len(path) < depth:  # not counted: a collection may hold 100k records
+            if len(path) > 1 and not self.group_exists(path):
+                return None
+            return Stat(True, mtime=self.started, nlink=1)
         record = self.records.record(path[:depth], self.load)
         if record is None:
             return None
         sub = path[depth:]
         if not sub or sub == (LABELS,):
-            return Stat(True, mtime=record.mtime, ctime=record.mtime)
+            return Stat(True, mtime=record.mtime, ctime=record.mtime, nlink=2 if sub else 3)
         text = self._text(record, sub)
         if text is None:
             return None
