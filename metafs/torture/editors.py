@@ -87,7 +87,7 @@ def run(command: str, cwd: Path) -> tuple[int, str]:
 ATOMIC_SAVE = """
 import os, sys, tempfile
 path, value = sys.argv[1], sys.argv[2]
-fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix="." + os.path.basename(path))
+fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path))
 with os.fdopen(fd, "w") as out:
     out.write(value + "\\n")
     out.flush()
