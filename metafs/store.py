@@ -79,11 +79,10 @@ class Store:
         self.engine.release_memory()
 
     def space(self) -> tuple[int, int]:
-        """(bytes the store's data takes, bytes it may still grow by): its pages in use, and
-        the free space of the filesystem holding it, within the store's size limit."""
-        used = (self.env.info()["last_pgno"] + 1) * self.env.stat()["psize"]
-        fs = os.statvfs(self.path)
-        return used, max(min(fs.f_bavail * fs.f_frsize, self.max_map_size - used), 0)
+        """(bytes the store's data takes, bytes it may still grow by), as the engine knows
+        them; (0, 0) from an engine that does not (the mount's `df`)."""
+        space = getattr(self.engine, "space", None)
+        return space() if space is not None else (0, 0)
 
     def generation(self) -> int:
         """A counter that changes with every commit, by any process: the mount asks on every

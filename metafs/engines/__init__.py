@@ -106,6 +106,11 @@ class Engine(Protocol):
         readers and writers go on."""
         ...
 
+    def space(self) -> tuple[int, int]:
+        """(bytes the store's data takes, bytes it may still grow by): what `df` shows of a
+        mount of it."""
+        ...
+
     def release_memory(self) -> None:
         """Give back memory held for reading that the engine can cheaply get again (a
         long-running mount calls it every second)."""

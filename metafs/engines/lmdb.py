@@ -319,6 +319,13 @@ class LmdbEngine:
     def sync(self) -> None:
         self.env.sync(True)
 
+    def space(self) -> tuple[int, int]:
+        """The pages in use; the free space of the filesystem holding the store, within
+        `max_map_size`."""
+        used = (self.env.info()["last_pgno"] + 1) * self.env.stat()["psize"]
+        fs = os.statvfs(self.path)
+        return used, max(min(fs.f_bavail * fs.f_frsize, self.max_map_size - used), 0)
+
     def generation(self) -> int:
         """The id of the last committed transaction, by any process. Read off a new read
         transaction's snapshot: a quarter of what `env.info()` costs."""

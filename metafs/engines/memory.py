@@ -10,6 +10,7 @@ the bucket API against a second engine, and snapshots loaded from elsewhere (a b
 from __future__ import annotations
 
 import bisect
+import os
 import threading
 from collections.abc import Iterator
 
@@ -130,6 +131,13 @@ class MemoryEngine:
 
     def backup(self, dest: str) -> None:
         raise InvalidArgument(f'store "{self.location}" is in memory: nothing to back up')
+
+    def space(self) -> tuple[int, int]:
+        """The bytes of keys and values; the memory the system has available."""
+        values = self._state.values
+        used = sum(len(key) + len(value) for key, value in values.items())
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        return used, free
 
     def release_memory(self) -> None:
         pass
