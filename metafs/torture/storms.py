@@ -4,6 +4,7 @@ that what the store holds afterwards can be checked against them."""
 
 from __future__ import annotations
 
+import os
 import random
 import shlex
 import subprocess
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .report import Report
-from .rig import Rig, add_objects, container_labels, image_labels, metafs
+from .rig import Rig, add_objects, container_labels, errname, image_labels, metafs
 
 METAFS = f"{shlex.quote(sys.executable)} -m metafs"
 
@@ -177,9 +178,19 @@ def kill_storms(rig: Rig, short: bool) -> Report:
         else:
             report.fail(f"round {r}: the mount did not report removing the stale mount")
         check_all(store, writers, report)
-        seen = set((mnt / "images" / image / "labels").iterdir())
         acked = {f"e1-{i}" for i in writers[0].acked()} | {f"e2-{i}" for i in writers[1].acked()}
-        missing = acked - {p.name for p in seen}
+        try:
+            seen = set(os.listdir(mnt / "images" / image / "labels"))
+        except OSError as exc:
+            time.sleep(1.5)  # past the kernel's entry cache: was it a transient answer?
+            later = "lists them" if os.path.isdir(mnt / "images" / image / "labels") else "not"
+            held = image in image_labels(store, image)
+            report.fail(
+                f"round {r}: the new mount cannot list {image}'s labels ({errname(exc)}; "
+                f"the store {'holds' if held else 'lacks'} the image; 1.5 s later: {later})"
+            )
+            seen = acked
+        missing = acked - seen
         if missing:
             report.fail(
                 f"round {r}: the new mount does not list {len(missing)} acknowledged labels"
