@@ -178,6 +178,9 @@ def editors(rig: Rig, short: bool) -> Report:
             continue
         for target in ("label", "field"):
             report.count("cases")
+            # nano refuses to save a file whose mtime changed since it opened it; the
+            # kernel may show the previous case's change to the object up to 0.9 s late
+            time.sleep(1.0)
             value = f"v{n}{target}" if target == "label" else f"application/x-{n}"
             path = obj / "labels" / "note" if target == "label" else obj / "mediatype"
             try:
