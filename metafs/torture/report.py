@@ -14,6 +14,7 @@ class Report:
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
     note: str = ""  # why a section did not run (skipped), if it did not
+    notes: list[str] = field(default_factory=list)  # what is worth a look but not a failure
 
     def fail(self, what: str) -> None:
         self.failures.append(what)
@@ -32,6 +33,7 @@ class Report:
 
     def details(self) -> list[str]:
         shown = [f"  - {failure}" for failure in self.failures[:SHOWN_FAILURES]]
+        shown += [f"  * {note}" for note in self.notes[:SHOWN_FAILURES]]
         if len(self.failures) > SHOWN_FAILURES:
             shown.append(f"  - ... and {len(self.failures) - SHOWN_FAILURES} more")
         return shown
