@@ -8,6 +8,7 @@ import site
 import subprocess
 import sys
 
+import pytest
 from cli_helpers import env, ok
 from containerd_fixture import META_DB
 
@@ -60,10 +61,29 @@ def test_images_ls_loads_only_the_images_group(tmp_path):
     others = {f"metafs.cli.{m}" for m in ("containers", "leases", "content", "gc", "mount")}
     assert not modules & (others | {"metafs.fs", "metafs.bolt", "metafs.dump"})
     assert not {m for m in modules if m.startswith(WATCH)}
-    # an LMDB store: no other engine, nothing of etcd or of a live containerd (grpc); the
-    # live package itself only names containerd's default paths for the options
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("images", "ls", "-q"),
+        ("containers", "ls", "-q"),
+        ("namespaces", "ls", "-q"),
+        ("leases", "ls", "-q"),
+        ("snapshots", "ls"),
+        ("content", "ls"),
+    ],
+)
+def test_a_store_command_loads_no_other_engine(tmp_path, command):
+    """An LMDB store: no other engine, nothing of etcd, of a live containerd (grpc) or of the
+    mount; the live package itself only names containerd's default paths for the options."""
+    store = tmp_path / "store"
+    ok(store, "import", "-q", str(META_DB))
+    argv = ["--store", str(store), *command]
+    modules = loaded(f"from metafs.cli import main\nmain({argv!r})")
     assert {m for m in modules if m.startswith("metafs.engines.")} == {"metafs.engines.lmdb"}
-    assert not {m for m in modules if m.startswith(("metafs.etcd", "metafs.live."))}
+    heavy = ("metafs.etcd", "metafs.live.", "metafs.fs", "grpc", "google.protobuf", "pyfuse3")
+    assert not {m for m in modules if m.startswith(heavy)}
 
 
 def test_help_still_lists_every_command(tmp_path):
