@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -22,7 +23,8 @@ class Parser(argparse.ArgumentParser):
     def _get_formatter(self) -> argparse.HelpFormatter:
         # argparse makes one for every add_argument, and without a width it imports shutil
         # (with bz2, lzma, fnmatch: 2 ms) for shutil.get_terminal_size
-        return self.formatter_class(prog=self.prog, width=help_width())
+        make: Callable[..., argparse.HelpFormatter] = self.formatter_class  # all take a width
+        return make(prog=self.prog, width=help_width())
 
 
 def help_width() -> int:
