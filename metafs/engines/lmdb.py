@@ -73,9 +73,9 @@ def lmdb_key(full_key: bytes) -> bytes:
     """The LMDB key under which the entry with this full key is stored."""
     if len(full_key) <= DIRECT_MAX:
         return full_key
-    from hashlib import blake2b  # here: hashlib loads OpenSSL (2 ms), and long keys are rare
+    import hashlib  # here: it loads OpenSSL (2 ms), and keys this long are rare
 
-    return full_key[:_PREFIX_LEN] + blake2b(full_key, digest_size=_HASH_LEN).digest()
+    return full_key[:_PREFIX_LEN] + hashlib.blake2b(full_key, digest_size=_HASH_LEN).digest()
 
 
 def pack_value(full_key: bytes, value: bytes) -> bytes:
