@@ -10,7 +10,6 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 from .errors import CorruptStore, InvalidArgument
 
@@ -94,10 +93,12 @@ def format_time(unix_ns: int, *, nanos: bool = True) -> str:
 
 def parse_time(text: str) -> int:
     """Parse RFC 3339 (any offset, optional fraction up to nanoseconds) to Unix nanoseconds."""
+    import datetime  # here: most commands parse no time and need not load it
+
     text = text.strip()
     try:
         main, frac, zone = _split_rfc3339(text)
-        base = datetime.fromisoformat(main + zone)
+        base = datetime.datetime.fromisoformat(main + zone)
     except ValueError as exc:
         raise InvalidArgument(f"{text!r} is not an RFC 3339 time") from exc
     return int(base.timestamp()) * _NS + int(frac.ljust(9, "0")[:9] or "0")

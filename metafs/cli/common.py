@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -17,6 +19,27 @@ class Parser(argparse.ArgumentParser):
         where = self.prog.removeprefix("metafs").strip()
         prefix = f"metafs: {where}: " if where else "metafs: "
         self.exit(2, f"{prefix}{message} (see '{self.prog} --help')\n")
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse makes one for every add_argument, and without a width it imports shutil
+        # (with bz2, lzma, fnmatch: 2 ms) for shutil.get_terminal_size
+        make: Callable[..., argparse.HelpFormatter] = self.formatter_class  # all take a width
+        return make(prog=self.prog, width=help_width())
+
+
+def help_width() -> int:
+    """The width argparse gives help without a `width`: the terminal's (`$COLUMNS`, else
+    stdout's, else 80 columns) less 2, as `shutil.get_terminal_size` finds it."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0 and sys.__stdout__ is not None:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (ValueError, OSError):  # stdout closed, detached, or not a terminal
+            columns = 0
+    return (columns or 80) - 2
 
 
 def default_store_path() -> Path:

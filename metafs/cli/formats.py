@@ -11,7 +11,6 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from datetime import datetime
 from typing import TypeVar
 
 from ..codec import format_time
@@ -134,7 +133,9 @@ def human_duration(ns: int) -> str:
 
 def local_rfc3339(unix_ns: int) -> str:
     """Go's `t.Local().Format(time.RFC3339)`: whole seconds, local offset, `Z` for UTC."""
-    moment = datetime.fromtimestamp(unix_ns // _NS).astimezone()
+    import datetime  # here: a one-shot -q or json need not load it
+
+    moment = datetime.datetime.fromtimestamp(unix_ns // _NS).astimezone()
     offset = moment.utcoffset()
     minutes = int(offset.total_seconds()) // 60 if offset else 0
     if minutes == 0:

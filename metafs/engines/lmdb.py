@@ -29,10 +29,8 @@ What only this module knows:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
-import hashlib
 import mmap
 import os
 import stat
@@ -68,9 +66,6 @@ _PREFIX_LEN = DIRECT_MAX + 1
 _HASH_LEN = 16
 FOLDED_LEN = _PREFIX_LEN + _HASH_LEN
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
 # ---- full keys <-> LMDB keys ----------------------------------------------------------------
 
 
@@ -78,6 +73,8 @@ def lmdb_key(full_key: bytes) -> bytes:
     """The LMDB key under which the entry with this full key is stored."""
     if len(full_key) <= DIRECT_MAX:
         return full_key
+    import hashlib  # here: it loads OpenSSL (2 ms), and keys this long are rare
+
     return full_key[:_PREFIX_LEN] + hashlib.blake2b(full_key, digest_size=_HASH_LEN).digest()
 
 
@@ -383,12 +380,15 @@ class LmdbEngine:
         back on the next read. LMDB reads through a shared mapping of the whole file, so a
         long-lived reader otherwise counts every page it ever read as its resident memory, and
         mapped pages are the last the kernel reclaims."""
+        import ctypes  # here: a one-shot command need not load it
+
+        libc = ctypes.CDLL(None, use_errno=True)
         data = str((self.path / DATA).resolve())
         with open("/proc/self/maps") as maps:
             ranges = [line.split(None, 1)[0] for line in maps if line.rstrip("\n").endswith(data)]
         for span in ranges:
             start, end = (int(edge, 16) for edge in span.split("-"))
-            _libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), mmap.MADV_DONTNEED)
+            libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), mmap.MADV_DONTNEED)
 
     def _has_reserve(self) -> bool:
         return os.path.exists(self._reserve)
