@@ -362,7 +362,8 @@ class Operations(pyfuse3.Operations):
         parent_path = self._path(parent)
         self.tree.check_writable()
         kind = self.tree.kind(parent_path)
-        if kind in SCRATCH_KINDS and (is_side_file(filename) or is_vim_probe(filename)):
+        side = is_side_file(filename, beside_fields=kind == OBJECT) or is_vim_probe(filename)
+        if kind in SCRATCH_KINDS and side:
             scratch = self._create_scratch(parent, parent_path, filename, flags)
             if scratch is not None:
                 return scratch
@@ -443,7 +444,8 @@ class Operations(pyfuse3.Operations):
         existing = self.tree.stat(target)
         if existing is not None and not replace:
             raise pyfuse3.FUSEError(errno.EEXIST)
-        if existing is None and is_side_file(filename):
+        beside_fields = self.tree.kind(target[:-1]) == OBJECT
+        if existing is None and is_side_file(filename, beside_fields):
             if target in self.scratch.paths and not replace:
                 raise pyfuse3.FUSEError(errno.EEXIST)
             self.scratch.move(file, target)
