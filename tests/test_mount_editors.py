@@ -223,3 +223,31 @@ def test_a_scratch_file_lasts_until_removed_and_goes_with_its_object(env, img):
     mnt.sh(f"rmdir {d} && mkdir {d}", check=True)
     assert mnt.sh(f"cat {d}/labels/env~").returncode == 1
     assert mnt.sh(f"cat {d}/sedabc123").returncode == 1
+
+
+def test_hidden_temp_files_beside_fields_are_scratch_files(env, img):
+    """An atomic save with a temp file of the tool's own name (`mkstemp(prefix=".NAME")`,
+    rsync's `.NAME.XXXXXX`) beside a field: nothing but a scratch file can be new there, so a
+    hidden name is one; in labels/ a hidden name stays a label's (issue 19)."""
+    mnt, store = env
+    name, d = img
+    script = textwrap.dedent(
+        """
+        import os, sys, tempfile
+
+        path, text = sys.argv[1:3]
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path), dir=os.path.dirname(path))
+        os.write(fd, text.encode())
+        os.close(fd)
+        os.replace(tmp, path)
+        """
+    )
+    mnt.sh(f"python3 -c '{script}' {d}/mediatype text/hidden", check=True)
+    assert image(store, name).target.media_type == "text/hidden"
+    out = mnt.sh(f"echo x > {d}/.size.tmp && cat {d}/.size.tmp && ls -A {d}", check=True).stdout
+    assert out.startswith("x\n") and ".size" not in out
+    mnt.sh(f"rm {d}/.size.tmp", check=True)
+    assert mnt.sh(f"echo x > {d}/notes").returncode != 0  # a name that is not hidden: EPERM
+    mnt.sh(f"echo dotted > {d}/labels/.hidden", check=True)
+    unchanged_but(store, name, **{".hidden": "dotted"})
+    assert not [n for n in mnt.sh(f"ls -A {d}", check=True).stdout.split() if n[0] == "."]

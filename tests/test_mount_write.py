@@ -399,3 +399,57 @@ def test_a_read_right_after_a_write_sees_the_new_value(mnt, store, img):
     """
     assert mnt.sh(script).stdout == "0\n"
     assert image(store, name).labels["env"] == "v60" and image(store, name).target.size == 6000
+
+
+READ_AFTER_CHANGE = """
+import os, subprocess, sys
+
+d, change = sys.argv[1], sys.argv[2]
+label = os.path.join(d, "labels", "k")
+bad = 0
+for i in range(50):
+    old, new = f"o{i}-".encode() * 750, f"n{i}-".encode() * 1000  # 3,000 and 4,000 bytes
+    fd = os.open(label, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.write(fd, old + b"\\n")
+    os.close(fd)
+    fd = os.open(label, os.O_RDONLY)
+    assert os.read(fd, 8192) == old + b"\\n"
+    os.close(fd)
+    if change == "setfattr":
+        os.setxattr(d, b"user.k", new)
+    else:
+        if change == "removexattr":
+            os.removexattr(d, b"user.k")
+            try:
+                fd = os.open(label, os.O_RDONLY)
+                try:
+                    bad += os.pread(fd, 533, 1586) != b""  # the old bytes: wrong
+                finally:
+                    os.close(fd)
+            except FileNotFoundError:
+                pass
+        elif change == "rm":
+            os.unlink(label)
+        target = os.path.join(d, "labels", "m") if change == "mv" else label
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.write(fd, new + b"\\n")
+        os.close(fd)
+        if change == "mv":
+            os.rename(target, label)
+    fd = os.open(label, os.O_RDONLY)
+    got = os.pread(fd, 533, 1586)
+    os.close(fd)
+    bad += got != new[1586:2119]
+print(bad)
+"""
+
+
+@pytest.mark.parametrize("change", ["setfattr", "echo", "mv", "removexattr", "rm"])
+def test_a_read_at_an_offset_after_a_label_changes_sees_the_new_value(mnt, store, img, change):
+    """A label read just before it changes sits in the page cache: whatever changes it (its
+    file, its attribute, a rename onto it, a removal), the next read, at once, must not see
+    the old bytes, even at an offset both values cover (issue 19)."""
+    name, d = img
+    done = mnt.sh(f"python3 -c '{READ_AFTER_CHANGE}' {d} {change}")
+    assert (done.stdout, done.stderr) == ("0\n", "")
+    assert image(store, name).labels["k"] == "n49-" * 1000

@@ -16,7 +16,9 @@
   inode table picks, and drops listings no one has read for a while.
 - Coherence: entries and attributes are cached by the kernel for `timeout` seconds (below one
   second, so another process's change shows within it); changes made through the mount
-  invalidate the touched files at once, from a thread, since notifying the kernel may block.
+  invalidate the touched files at once, from a thread, since notifying the kernel may block;
+  until that is done, a file is opened past the page cache (a label set by `setfattr` is read
+  right after it).
 """
 
 from __future__ import annotations
@@ -101,14 +103,24 @@ class DirHandle:
 
 
 class Notifier:
-    """Tells the kernel to drop cached attributes, pages and entries, from its own thread."""
+    """Tells the kernel to drop cached attributes, pages and entries, from its own thread.
+
+    Until the kernel has dropped what it holds of an inode, the inode is in `stale` (with the
+    number of invalidations of it still queued): a change through the mount marks it before
+    its request is answered, so that `open` can keep the kernel's stale pages out of a read
+    that comes before the notification (a label set by `setfattr` on its object directory,
+    whose file the kernel cannot know changed)."""
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[tuple[int, bytes | None] | None] = queue.SimpleQueue()
+        self.stale: dict[int, int] = {}
+        self._lock = threading.Lock()  # `stale` is counted by both threads
         self._thread = threading.Thread(target=self._run, name="metafs-notify", daemon=True)
         self._thread.start()
 
     def inode(self, ino: int) -> None:
+        with self._lock:
+            self.stale[ino] = self.stale.get(ino, 0) + 1
         self._queue.put((ino, None))
 
     def entry(self, parent: int, filename: bytes) -> None:
@@ -129,6 +141,12 @@ class Notifier:
             except OSError as exc:
                 if exc.errno not in (errno.ENOENT, errno.EBADF, errno.ENOTCONN):
                     log.warning("invalidating %s %r: %s", ino, filename, exc)
+            if filename is None:
+                with self._lock:
+                    if self.stale[ino] > 1:
+                        self.stale[ino] -= 1
+                    else:
+                        del self.stale[ino]
 
 
 class Operations(pyfuse3.Operations):
@@ -140,6 +158,7 @@ class Operations(pyfuse3.Operations):
         self.timeout = timeout
         self.uid, self.gid = os.getuid(), os.getgid()
         self.notifier: Notifier | None = None
+        self._stale: dict[int, int] = {}  # the notifier's: inodes the kernel may hold stale
         views = tree.views
         self.inodes = Inodes(
             {top: view.fixed for top, view in views.items() if view.depth == 2},
@@ -154,6 +173,7 @@ class Operations(pyfuse3.Operations):
 
     def init(self) -> None:
         self.notifier = Notifier()
+        self._stale = self.notifier.stale
 
     def shutdown(self) -> None:
         if self.notifier is not None:
@@ -310,7 +330,10 @@ class Operations(pyfuse3.Operations):
         if self.tree.is_dir(path):
             raise pyfuse3.FUSEError(errno.EISDIR)
         if (flags & os.O_ACCMODE) == os.O_RDONLY:  # a vanished file fails at read
-            return self._open(ino, None, cache=self.tree.view(path).page_cache)
+            # a file whose invalidation is still queued is read past the kernel's stale pages
+            # and size (direct I/O), and its pages are dropped now (no keep_cache)
+            fresh = not (self._stale and ino in self._stale)
+            return self._open(ino, None, cache=fresh and self.tree.view(path).page_cache)
         if self.tree.stat(path) is None and ino not in self.inodes.pending:
             # The kernel holds an entry for a name that is gone (a label whose first value
             # was refused, one removed by another process): ESTALE makes it look the name up
@@ -339,7 +362,8 @@ class Operations(pyfuse3.Operations):
         parent_path = self._path(parent)
         self.tree.check_writable()
         kind = self.tree.kind(parent_path)
-        if kind in SCRATCH_KINDS and (is_side_file(filename) or is_vim_probe(filename)):
+        side = is_side_file(filename, beside_fields=kind == OBJECT) or is_vim_probe(filename)
+        if kind in SCRATCH_KINDS and side:
             scratch = self._create_scratch(parent, parent_path, filename, flags)
             if scratch is not None:
                 return scratch
@@ -420,7 +444,8 @@ class Operations(pyfuse3.Operations):
         existing = self.tree.stat(target)
         if existing is not None and not replace:
             raise pyfuse3.FUSEError(errno.EEXIST)
-        if existing is None and is_side_file(filename):
+        beside_fields = self.tree.kind(target[:-1]) == OBJECT
+        if existing is None and is_side_file(filename, beside_fields):
             if target in self.scratch.paths and not replace:
                 raise pyfuse3.FUSEError(errno.EEXIST)
             self.scratch.move(file, target)
@@ -760,6 +785,8 @@ class Operations(pyfuse3.Operations):
         self._label_changed(ino, target[1])
 
     def _label_changed(self, obj: int, key: str) -> None:
+        """A label set or removed as an extended attribute of `obj`: the kernel does not know
+        that the label's file changed, so its attributes and pages are dropped too."""
         if self.notifier is None:
             return
         self.notifier.inode(obj)
@@ -767,5 +794,8 @@ class Operations(pyfuse3.Operations):
         if labels is None:
             return
         self.notifier.inode(labels)
+        label = self.inodes.child(labels, key)
+        if label is not None:
+            self.notifier.inode(label)
         filename = self._filename((*self._path(obj), LABELS), key)
         self.notifier.entry(labels, filename)

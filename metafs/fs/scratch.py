@@ -3,9 +3,12 @@
 Editors and tools write files next to the one they change: vim its swap file (`.NAME.swp`)
 and backup (`NAME~`), `sed -i` a `sedXXXXXX` it renames over the target, Python's `tempfile`
 a `tmpXXXXXXXX`. A new file of such a name in an object's directory or in its `labels/` is a
-*scratch file*: a plain file in memory, readable and writable at any offset, never listed, that
-vanishes when removed, with its object, or at unmount. Renamed over a field or a label, its
-contents become that value, checked as a write would be (fs/operations.py).
+*scratch file*, and so is any new hidden file (`.NAME`) in an object's directory, where a new
+file can be nothing else (rsync's `.NAME.XXXXXX`, `mkstemp(prefix='.NAME')` for an atomic save;
+in `labels/` a hidden name is a label's, as a key may begin with a dot): a plain file in
+memory, readable and writable at any offset, never listed, that vanishes when removed, with
+its object, or at unmount. Renamed over a field or a label, its contents become that value,
+checked as a write would be (fs/operations.py).
 
 vim also probes whether it may replace a file by renaming (a file `4913` made with O_EXCL); that
 probe is refused, so vim writes the file in place (as with `backupcopy=yes`) and the store holds
@@ -35,8 +38,11 @@ _SIDE_FILE = re.compile(
 )
 
 
-def is_side_file(filename: bytes) -> bool:
-    """Whether a new file of this name in `labels/` is an editor's side file, not a label."""
+def is_side_file(filename: bytes, beside_fields: bool = False) -> bool:
+    """Whether a new file of this name is an editor's side file (in `labels/`: not a label);
+    `beside_fields`, in an object's directory, any hidden name is one too."""
+    if beside_fields and filename.startswith(b"."):
+        return True
     return _SIDE_FILE.fullmatch(filename) is not None
 
 

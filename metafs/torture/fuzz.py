@@ -14,8 +14,10 @@ import re
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from random import Random
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -29,6 +31,9 @@ LABEL_MAX = 4096
 DEBUG = bool(os.environ.get("TORTURE_DEBUG"))
 TOUCHING = {"write", "raw write", "rm", "setxattr", "removexattr", "mv"}
 OK = "ok"
+# what an op_* method returns: its outcome (OK or an errno name), the outcomes the
+# documentation allows (None: not checked), and how to apply it to the model (if OK)
+Outcome = tuple[str, set[str] | None, Callable[[], object] | None]
 FLAGS = {
     ">": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
     ">>": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
@@ -123,7 +128,9 @@ big = st.sampled_from([5000, 300_000, 4 << 20, 24 << 20])  # a value of tens of 
 
 
 @st.composite
-def write_ops(draw, keys):
+def write_ops(
+    draw: st.DrawFn, keys: st.SearchStrategy[bytes]
+) -> tuple[str, bytes, list[bytes], str, str, Random]:
     key = draw(keys)
     value = draw(values)
     newline = draw(st.booleans())
@@ -253,9 +260,9 @@ class Fuzz:
             )
             self.model = stored  # go on from what the store holds
 
-    # each op_*: (outcome, the outcomes the documentation allows or None, apply to the model)
-
-    def op_write(self, key, chunks, flags, offsets, rnd):
+    def op_write(
+        self, key: bytes, chunks: list[bytes], flags: str, offsets: str, rnd: Random
+    ) -> Outcome:
         data = b"".join(chunks)
         value = data.removesuffix(b"\n")
         exists = key in self.model
@@ -276,7 +283,7 @@ class Fuzz:
             expected = {OK, "EINVAL"}
         outcome = self._write(self.label_path(escape(key)), chunks, FLAGS[flags], offsets, rnd)
 
-        def apply():
+        def apply() -> None:
             if not valid:  # accepted at write(), dropped at release (docs: the log says why)
                 return
             if not data:  # opened and closed: like touch, it changes nothing
@@ -290,7 +297,14 @@ class Fuzz:
 
         return outcome, expected, apply
 
-    def _write(self, path: bytes, chunks, flags, offsets="sequential", rnd=None) -> str:
+    def _write(
+        self,
+        path: bytes,
+        chunks: list[bytes],
+        flags: int,
+        offsets: str = "sequential",
+        rnd: Random | None = None,
+    ) -> str:
         try:
             fd = os.open(path, flags, 0o644)
         except OSError as exc:
@@ -301,13 +315,10 @@ class Fuzz:
             for chunk in chunks:
                 if not chunk:
                     continue
-                where = (
-                    at
-                    if offsets == "sequential"
-                    else 0
-                    if offsets == "zero"
-                    else rnd.randrange(1 << 20)
-                )
+                if offsets == "random" and rnd is not None:
+                    where = rnd.randrange(1 << 20)
+                else:
+                    where = 0 if offsets == "zero" else at
                 os.pwrite(fd, chunk, where) if not flags & os.O_APPEND else os.write(fd, chunk)
                 at += len(chunk)
         except OSError as exc:
@@ -319,20 +330,20 @@ class Fuzz:
                 outcome = errname(exc) if outcome == OK else outcome
         return outcome
 
-    def op_raw_write(self, name, value):
+    def op_raw_write(self, name: bytes, value: bytes) -> Outcome:
         key = unescape(name)
         expected = {"EINVAL"} if key is None else {OK, "EINVAL"}
         if key is not None and len(key) + len(value) <= LABEL_MAX and b"\0" not in key:
             expected = {OK}
         outcome = self._write(self.label_path(name), [value + b"\n"], FLAGS[">"])
 
-        def apply():
+        def apply() -> None:
             if key is not None:
                 self.model[key] = value
 
         return outcome, expected, apply
 
-    def op_rm(self, key):
+    def op_rm(self, key: bytes) -> Outcome:
         try:
             os.unlink(self.label_path(escape(key)))
             outcome = OK
@@ -340,7 +351,7 @@ class Fuzz:
             outcome = errname(exc)
         return outcome, {OK} if key in self.model else {"ENOENT"}, lambda: self.model.pop(key, None)
 
-    def op_setxattr(self, key, value):
+    def op_setxattr(self, key: bytes, value: bytes) -> Outcome:
         name = b"user." + key
         try:
             os.setxattr(self.obj, name, value)
@@ -357,7 +368,7 @@ class Fuzz:
         else:
             expected = {OK} if all(0x21 <= c <= 0x7E for c in value) else {OK, "EINVAL"}
 
-        def apply():
+        def apply() -> None:
             if value:
                 self.model[key] = value
             else:
@@ -365,7 +376,7 @@ class Fuzz:
 
         return outcome, expected, apply
 
-    def op_removexattr(self, key):
+    def op_removexattr(self, key: bytes) -> Outcome:
         try:
             os.removexattr(self.obj, b"user." + key)
             outcome = OK
@@ -380,7 +391,7 @@ class Fuzz:
             lambda: self.model.pop(key, None),
         )
 
-    def op_read(self, key, offset, size):
+    def op_read(self, key: bytes, offset: int, size: int) -> Outcome:
         path = self.label_path(escape(key))
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -405,7 +416,7 @@ class Fuzz:
             )
         return OK, {OK}, None
 
-    def op_mv(self, a, b):
+    def op_mv(self, a: bytes, b: bytes) -> Outcome:
         try:
             os.rename(self.label_path(escape(a)), self.label_path(escape(b)))
             outcome = OK
@@ -416,12 +427,12 @@ class Fuzz:
         else:  # the new key with the value must fit in the limit
             expected = {OK} if len(b) + len(self.model[a]) <= LABEL_MAX else {"EINVAL"}
 
-        def apply():
+        def apply() -> None:
             self.model[b] = self.model.pop(a)
 
         return outcome, expected, apply
 
-    def op_field(self, name, value):
+    def op_field(self, name: str, value: bytes) -> Outcome:
         outcome = self._write(os.fsencode(self.obj / name), [value + b"\n"], FLAGS[">"])
         if name == "size":
             ok = (
@@ -440,12 +451,12 @@ class Fuzz:
         else:
             ok = 0 < len(value) <= 1024
 
-        def apply():
+        def apply() -> None:
             self.fields[name] = value
 
         return outcome, {OK} if ok else {"EINVAL"}, apply
 
-    def op_big(self, target, size):
+    def op_big(self, target: str, size: int) -> Outcome:
         path = self.obj / "labels" / "big" if target == "label" else self.obj / target
         chunk = b"9" * (1 << 20)
         chunks = [chunk] * (size >> 20) + [b"9" * (size & ((1 << 20) - 1)) + b"\n"]
@@ -453,7 +464,7 @@ class Fuzz:
         self.report.count("writes of 5 kB to 24 MB")
         return outcome, {"EINVAL", "EFBIG"}, None
 
-    def op_listxattr(self):
+    def op_listxattr(self) -> Outcome:
         try:
             names = os.listxattr(self.obj)
         except OSError as exc:
@@ -520,7 +531,7 @@ def fuzz(rig: Rig, short: bool) -> Report:
             suppress_health_check=list(HealthCheck),
         )
         @given(st.lists(keys, min_size=1, max_size=4), st.data())
-        def example(pool, data):
+        def example(pool: list[bytes], data: st.DataObject) -> None:
             state.fresh()
             for op in data.draw(st.lists(operations(pool), min_size=1, max_size=12)):
                 state.run(op)

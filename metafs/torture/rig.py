@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ..images import Images
 from ..store import Store
@@ -167,7 +168,7 @@ class Rig:
         return path
 
     # ---- writers ----------------------------------------------------------------------------
-    def bash(self, script: str, **kwargs) -> subprocess.Popen:
+    def bash(self, script: str, **kwargs: Any) -> subprocess.Popen[str]:
         """A background bash script (its own session, so signals meant for us stay ours)."""
         proc = subprocess.Popen(
             ["bash", "-c", script],
