@@ -14,6 +14,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -110,20 +111,28 @@ def test_a_store_that_does_not_exist_is_not_created(tmp_path, verb):
     assert not missing.exists()
 
 
-def test_mount_of_a_store_that_does_not_exist_is_refused(tmp_path):
-    missing, mnt = tmp_path / "typo", tmp_path / "mnt"
+@pytest.fixture
+def mountpoint(tmp_path: Path) -> Iterator[Path]:
+    """A mount point that a mount which should have been refused does not outlive."""
+    mnt = tmp_path / "mnt"
     mnt.mkdir()
+    yield mnt
+    if os.path.ismount(mnt):
+        subprocess.run(["fusermount3", "-u", "-z", str(mnt)], check=False)
+
+
+def test_mount_of_a_store_that_does_not_exist_is_refused(tmp_path, mountpoint):
+    missing = tmp_path / "typo"
     for options in ([], ["--read-only"]):
-        result = run("mount", "--store", str(missing), *options, str(mnt))
+        result = run("mount", "--store", str(missing), *options, str(mountpoint))
         one_line(result, str(missing), "not found")
-        assert not missing.exists() and not os.path.ismount(mnt)
+        assert not missing.exists() and not os.path.ismount(mountpoint)
 
 
-def test_a_store_path_that_is_a_file(tmp_path):
+def test_a_store_path_that_is_a_file(tmp_path, mountpoint):
     file = tmp_path / "file"
     file.write_text("x")
-    (tmp_path / "mnt").mkdir()
-    for verb in [*READS, WRITE, ["mount", str(tmp_path / "mnt")]]:
+    for verb in [*READS, WRITE, ["mount", str(mountpoint)]]:
         result = run("--store", str(file), *verb)
         one_line(result, str(file), "is not a directory")
     assert file.read_text() == "x"
