@@ -365,3 +365,28 @@ def test_a_writer_on_a_stale_snapshot_never_commits_over_an_unseen_value(
         reader.close()
     finally:
         other.close()
+
+
+def test_what_snapshots_pass_on_stays_small_and_right(engine: EtcdEngine, monkeypatch):
+    """Snapshots taking over one after another would pile up every key read (a mount writing
+    labels of 5k images got slower with every write): past KEEP_MAX keys the older half goes,
+    and what it told (absent keys inside ranges read) is asked again, not guessed."""
+    from metafs.etcd import engine as module
+
+    monkeypatch.setattr(module, "KEEP_MAX", 8)
+    fill(engine, {b"o%02d/%d" % (i, j): b"v" for i in range(30) for j in (1, 3)})
+    for i in range(30):
+        obj = b"o%02d/" % i
+        reader = engine.reader()
+        assert [k for k, _ in reader.items(obj, obj[:-1] + b"0")] == [obj + b"1", obj + b"3"]
+        reader.close()
+        writer = engine.writer()
+        assert writer.get(obj + b"2") is None
+        writer.put(obj + b"2", b"new")
+        writer.commit()
+        assert engine._kept is not None and len(engine._kept.values) <= 8
+        reader = engine.reader()
+        for j in range(i + 1):  # every object written so far, each key present or absent
+            assert reader.get(b"o%02d/2" % j) == b"new"
+            assert reader.get(b"o%02d/4" % j) is None
+        reader.close()

@@ -33,6 +33,7 @@ What only this module knows:
 from __future__ import annotations
 
 import bisect
+import itertools
 import os
 import threading
 import time
@@ -199,9 +200,9 @@ _Read = tuple[
     bytes, bytes | None, list[bytes], list[bytes]
 ]  # a range read: start, stop, keys, values
 
-# what a closed snapshot read is kept for the next one if it holds at most this many keys;
+# a closed snapshot keeps what it read for the next one, at most this many keys (see _keep);
 # a writer takes it over for this many seconds (later, its revision may be compacted away)
-KEEP_MAX = 4096
+KEEP_MAX = 1024
 KEEP_FOR = 5.0
 
 
@@ -254,16 +255,23 @@ class _Snapshot:
     def _adopt(self, kept: _Kept) -> None:
         """Take over what `kept` read: the store's state then is the same as this snapshot's."""
         self._values = {**kept.values, **self._values}
-        for low, high in kept.covered:
-            self._cover(low, high)
+        self._covered = _merged(kept.covered + self._covered)
+        self._lows = [low for low, _ in self._covered]
         self._recent = (kept.recent + self._recent)[-_RECENT:]
 
     def _keep(self, revision: int, values: dict[bytes, bytes | None], recent: list[_Read]) -> None:
-        """Offer what was read to the next snapshot (see _Kept), if it is small."""
+        """Offer what was read to the next snapshot (see _Kept). Snapshots taking over one
+        after another would pile up every key read: past KEEP_MAX keys, the older half goes
+        (and with it what tells an absent key inside a range read)."""
         engine = self._engine
         kept = engine._kept
-        if len(values) <= KEEP_MAX and (kept is None or kept.revision <= revision):
-            engine._kept = _Kept(revision, values, list(self._covered), recent, time.monotonic())
+        if kept is not None and kept.revision > revision:
+            return
+        covered = list(self._covered)
+        if len(values) > KEEP_MAX:
+            values = dict(itertools.islice(values.items(), len(values) - KEEP_MAX // 2, None))
+            covered = []
+        engine._kept = _Kept(revision, values, covered, recent, time.monotonic())
 
     def _pin(self) -> None:
         """Read just before this process's first commit since the snapshot began, if any."""
@@ -386,6 +394,18 @@ class _Snapshot:
         kept.sort(key=lambda interval: interval[0])
         self._covered = kept
         self._lows = [low for low, _ in kept]
+
+
+def _merged(ranges: list[tuple[bytes, bytes | None]]) -> list[tuple[bytes, bytes | None]]:
+    """Ranges [low, high) (high None: to the end) merged where they meet, in order."""
+    merged: list[tuple[bytes, bytes | None]] = []
+    for low, high in sorted(ranges, key=lambda interval: interval[0]):
+        if merged and (merged[-1][1] is None or low <= merged[-1][1]):
+            last = merged[-1][1]
+            merged[-1] = (merged[-1][0], None if last is None or high is None else max(last, high))
+        else:
+            merged.append((low, high))
+    return merged
 
 
 def _common_prefix(keys: list[bytes]) -> bytes:
