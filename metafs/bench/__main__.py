@@ -22,7 +22,7 @@ from statistics import median
 
 from ..images import Images
 from ..store import Store
-from . import measure
+from . import etcd, measure
 from .data import IMAGE_FIELDS, NAMESPACE, build_store, image_dir, image_name, write_mirror
 from .mounts import Mounts, metafs_command, metafs_env
 
@@ -66,6 +66,8 @@ class Settings:
     read_images: int  # images whose fields are opened and read, per phase
     writes: int  # label writes per phase
     grep_max: int  # largest N that grep -r runs over
+    etcd: bool = False  # also compare LMDB with etcd (etcd.py)
+    etcd_only: bool = False
 
 
 class Bench:
@@ -75,6 +77,7 @@ class Bench:
         self.mounts = mounts
         self.rows: list[Row] = []
         self.memory: list[Memory] = []
+        self.etcd_rows: list[etcd.EtcdRow] = []
         self.ls_available = (
             subprocess.run(
                 metafs_command("images", "ls", "--help"),
@@ -87,6 +90,13 @@ class Bench:
         )
 
     def run(self) -> None:
+        if self.s.etcd or self.s.etcd_only:
+            pin("unpinned")
+            self.etcd_rows = etcd.compare(
+                self.work, self.mounts, self.s.reps, 2 * self.s.writes, progress
+            )
+        if self.s.etcd_only:
+            return
         if self.ls_available:
             store = self.work / f"store-{LS_SIZE}"
             progress(f"building a store of {LS_SIZE} images for images ls")
@@ -415,7 +425,10 @@ def table(bench: Bench, load: tuple[str, str]) -> str:
             f"| {m.walk_tmpfs:.2f} s | {m.walk_metafs:.2f} s "
             f"| {m.walk_metafs / m.walk_tmpfs:.1f}x |"
         )
-    return "\n".join(head + lines + memory) + "\n"
+    text = "\n".join(head + lines + memory) + "\n"
+    if bench.etcd_rows:
+        text += etcd.table(bench.etcd_rows, SCALE)
+    return text
 
 
 def _megabytes(rss: tuple[int, int]) -> str:
@@ -430,6 +443,12 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
         help="numbers of images, comma-separated (default 1000,10000,100000; with --quick 1000)",
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument(
+        "--etcd",
+        action="store_true",
+        help="also compare LMDB with etcd on 5000 images (needs scripts/install-etcd)",
+    )
+    parser.add_argument("--etcd-only", action="store_true", help="only the etcd comparison")
     parser.add_argument("--reps", type=int, default=None, help="repetitions (default 5, quick 3)")
     parser.add_argument(
         "--grep-max",
@@ -459,6 +478,8 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
         read_images=50 if quick else 200,
         writes=30 if quick else 100,
         grep_max=args.grep_max,
+        etcd=args.etcd,
+        etcd_only=args.etcd_only,
     )
     return settings, args
 

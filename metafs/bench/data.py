@@ -31,36 +31,43 @@ def container_id(i: int) -> str:
     return f"ctr-{i:06d}"
 
 
-def build_store(path: Path, n: int) -> None:
-    """N images (three labels each) and N/10 containers (two labels), in one transaction."""
+def build_store(path: Path | str, n: int, per_transaction: int = 0) -> None:
+    """N images (three labels each) and N/10 containers (two labels), in one transaction, or
+    in transactions of `per_transaction` images (and then their containers)."""
+    step = per_transaction or n
     with Store(path, sync=False) as store:
-        with store.write() as tx:
-            images = Images(tx, NAMESPACE)
-            for i in range(n):
-                digest = f"sha256:{i:064x}"
-                labels = {
-                    "env": "prod" if i % 3 else "staging",
-                    "team": f"team-{i % 97}",
-                    "build": str(i),
-                }
-                images.create(
-                    Image(image_name(i), Descriptor(MEDIA_TYPE, digest, 1000 + i), labels=labels)
-                )
-            containers = Containers(tx, NAMESPACE)
-            spec = spec_from_json(SPEC)
-            for i in range(n // 10):
-                containers.create(
-                    Container(
-                        container_id(i),
-                        labels={"env": "prod", "app": f"app-{i}"},
-                        image=image_name(i),
-                        runtime=Runtime("io.containerd.runc.v2"),
-                        spec=spec,
-                        snapshotter="overlayfs",
-                        snapshot_key=container_id(i),
-                    )
-                )
+        for first in range(0, n, step):
+            _build(store, range(first, min(n, first + step)), n)
         store.sync()
+
+
+def _build(store: Store, numbers: range, n: int) -> None:
+    with store.write() as tx:
+        images = Images(tx, NAMESPACE)
+        for i in numbers:
+            digest = f"sha256:{i:064x}"
+            labels = {
+                "env": "prod" if i % 3 else "staging",
+                "team": f"team-{i % 97}",
+                "build": str(i),
+            }
+            images.create(
+                Image(image_name(i), Descriptor(MEDIA_TYPE, digest, 1000 + i), labels=labels)
+            )
+        containers = Containers(tx, NAMESPACE)
+        spec = spec_from_json(SPEC)
+        for i in range(numbers.start, min(numbers.stop, n // 10)):
+            containers.create(
+                Container(
+                    container_id(i),
+                    labels={"env": "prod", "app": f"app-{i}"},
+                    image=image_name(i),
+                    runtime=Runtime("io.containerd.runc.v2"),
+                    spec=spec,
+                    snapshotter="overlayfs",
+                    snapshot_key=container_id(i),
+                )
+            )
 
 
 def image_files(image: Image) -> dict[str, str]:

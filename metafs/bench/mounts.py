@@ -42,7 +42,7 @@ class Mounts:
         )
         self._undo.append((path, None))
 
-    def metafs(self, store: Path, path: Path, log: Path) -> int:
+    def metafs(self, store: Path | str, path: Path, log: Path) -> int:
         """Mount `store` at `path` in the background; the daemon's pid."""
         path.mkdir(parents=True, exist_ok=True)
         subprocess.run(
