@@ -53,11 +53,11 @@ def delete_image(store: Store, name: str, ns: str = NS) -> None:
 
 def test_a_snapshot_shared_by_two_containers_stays_until_the_last_goes(store):
     with store.write() as tx:
-        layers(tx, NS, "base", "shared")
-        container(tx, NS, "a", key="shared")
-        container(tx, NS, "b", key="shared")
+        layers(tx, NS, "base", "common")
+        container(tx, NS, "a", key="common")
+        container(tx, NS, "b", key="common")
     delete_container(store, "a")
-    assert snapshot_keys(store) == {"base", "shared"}
+    assert snapshot_keys(store) == {"base", "common"}
     delete_container(store, "b")
     assert snapshot_keys(store) == set()
 

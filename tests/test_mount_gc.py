@@ -76,29 +76,29 @@ def ctr(cid: str) -> tuple[bytes, ...]:
 def test_a_shared_snapshot_stays_until_its_last_container_goes(env):
     mnt, store = env
     with store.write() as tx:
-        layers(tx, NS, "shared-base", "shared")
-        container(tx, NS, "shared-a", key="shared")
-        container(tx, NS, "shared-b", key="shared")
-    assert why(mnt, "snapshots/overlayfs/shared") == [
-        ["container shared-a", "snapshot overlayfs/shared"],
-        ["container shared-b", "snapshot overlayfs/shared"],
+        layers(tx, NS, "common-base", "common")
+        container(tx, NS, "common-a", key="common")
+        container(tx, NS, "common-b", key="common")
+    assert why(mnt, "snapshots/overlayfs/common") == [
+        ["container common-a", "snapshot overlayfs/common"],
+        ["container common-b", "snapshot overlayfs/common"],
     ]
-    assert rmdir(mnt, store, "containers/shared-a") == {ctr("shared-a")}
-    assert {"shared", "shared-base"} <= snapshot_keys(store)
-    assert {"shared", "shared-base"} <= set(ls(mnt, "snapshots/overlayfs"))
+    assert rmdir(mnt, store, "containers/common-a") == {ctr("common-a")}
+    assert {"common", "common-base"} <= snapshot_keys(store)
+    assert {"common", "common-base"} <= set(ls(mnt, "snapshots/overlayfs"))
     eventually(
-        lambda: why(mnt, "snapshots/overlayfs/shared"),
-        [["container shared-b", "snapshot overlayfs/shared"]],
+        lambda: why(mnt, "snapshots/overlayfs/common"),
+        [["container common-b", "snapshot overlayfs/common"]],
     )
 
-    assert rmdir(mnt, store, "containers/shared-b") == {
-        ctr("shared-b"),
-        snapshot("shared"),
-        snapshot("shared-base"),
+    assert rmdir(mnt, store, "containers/common-b") == {
+        ctr("common-b"),
+        snapshot("common"),
+        snapshot("common-base"),
     }
-    assert not {"shared", "shared-base"} & snapshot_keys(store)
-    assert not {"shared", "shared-base"} & set(ls(mnt, "snapshots/overlayfs"))
-    eventually(lambda: mnt.sh("test -e snapshots/overlayfs/shared").returncode, 1)
+    assert not {"common", "common-base"} & snapshot_keys(store)
+    assert not {"common", "common-base"} & set(ls(mnt, "snapshots/overlayfs"))
+    eventually(lambda: mnt.sh("test -e snapshots/overlayfs/common").returncode, 1)
 
 
 def test_a_parent_chain_loses_only_the_layers_no_one_else_uses(env):

@@ -599,9 +599,9 @@ WRITER = """
     for i in range(200):
         with store.write() as tx:
             images = Images(tx, "default")
-            if not images.exists("shared"):
-                images.create(Image("shared", Descriptor("m", digest, 1)))
-            images.set_label("shared", f"{who}.{i:03d}", "x" * 200)
+            if not images.exists("common"):
+                images.create(Image("common", Descriptor("m", digest, 1)))
+            images.set_label("common", f"{who}.{i:03d}", "x" * 200)
             images.create(Image(f"{who}/{i:03d}", Descriptor("m", digest, 1),
                                 labels={"pad": "p" * 1500}))
     print("done")
@@ -638,7 +638,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
         names = list(images.names())
         assert len(names) == 401
         assert names == sorted(names, key=lambda n: n.encode())
-        labels = images.get("shared").labels
+        labels = images.get("common").labels
         assert sorted(labels) == sorted(f"{w}.{i:03d}" for w in "ab" for i in range(200))
 
 
