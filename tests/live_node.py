@@ -325,3 +325,14 @@ class LiveMount:
         text = self.log.read_text()
         bad = [line for line in text.splitlines() if "Traceback" in line or " ERROR " in line]
         return bad + ([f"the daemon exited {status}"] if status else [])
+
+
+def mounted(node: LiveNode, path: Path) -> Iterator[LiveMount]:
+    """A fixture's body: a live mount of `node` at `path`, stopped afterwards, failing the
+    test if its daemon logged an error or exited badly."""
+    mount = LiveMount(node, path)
+    try:
+        yield mount
+    finally:
+        problems = mount.stop()
+    assert not problems, problems

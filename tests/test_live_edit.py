@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from cli_helpers import ROOT, env
-from live_node import IMAGE, LiveMount, LiveNode, start_node
+from live_node import IMAGE, LiveMount, LiveNode, mounted, start_node
 from test_live_mount import out, shown_within
 
 IMAGE_DIR = "images/docker.io%2Flibrary%2Fbusybox:live"
@@ -28,12 +28,7 @@ def node(tmp_path_factory) -> Iterator[LiveNode]:
 
 @pytest.fixture(scope="module")
 def mount(node: LiveNode, tmp_path_factory) -> Iterator[LiveMount]:
-    mount = LiveMount(node, tmp_path_factory.mktemp("edit") / "mnt")
-    try:
-        yield mount
-    finally:
-        problems = mount.stop()
-    assert not problems, problems
+    yield from mounted(node, tmp_path_factory.mktemp("edit") / "mnt")
 
 
 def info(node: LiveNode, container_id: str) -> dict:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from live_node import IMAGE, LiveMount, LiveNode, start_node
+from live_node import IMAGE, LiveMount, LiveNode, mounted, start_node
 
 BOUND = 1.0  # seconds: a change containerd committed shows within it
 
@@ -28,12 +28,7 @@ def node(tmp_path_factory) -> Iterator[LiveNode]:
 
 @pytest.fixture(scope="module")
 def mount(node: LiveNode, tmp_path_factory) -> Iterator[LiveMount]:
-    mount = LiveMount(node, tmp_path_factory.mktemp("live") / "mnt")
-    try:
-        yield mount
-    finally:
-        problems = mount.stop()
-    assert not problems, problems
+    yield from mounted(node, tmp_path_factory.mktemp("live") / "mnt")
 
 
 def shown_within(check: Callable[[], bool], bound: float = BOUND) -> float:
