@@ -6,14 +6,19 @@ Everything goes to stdout as UTF-8 with surrogate escapes, so names that are not
 
 from __future__ import annotations
 
-import argparse
 import os
-import re
 import sys
-from collections.abc import Mapping
-from typing import TypeVar
 
 from ..codec import format_time
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    import argparse
+    import re
+    from collections.abc import Mapping
+    from typing import TypeVar
+
+    _V = TypeVar("_V")
 
 _NS = 1_000_000_000
 
@@ -73,9 +78,6 @@ def label_list(labels: Mapping[str, str], empty: str = "-") -> str:
 def emit_labels(labels: Mapping[str, str]) -> None:
     """What ctr's `label` verbs print: every label, `k=v` joined by commas (sorted here)."""
     emit(",".join(sorted_labels(labels)) + "\n")
-
-
-_V = TypeVar("_V")
 
 
 def sorted_map(values: Mapping[str, _V]) -> dict[str, _V]:
@@ -155,7 +157,7 @@ def rfc3339(unix_ns: int) -> str:
 _GO_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
 _GO_ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
 _GO_ESCAPES.update({c: "\\ufffd" for c in range(0xDC80, 0xDD00)})  # bytes that are not UTF-8
-_PY_SHORT_ESCAPES = re.compile(r"\\([\\bf])")
+_PY_SHORT_ESCAPES = r"\\([\\bf])"
 
 
 def _go_short_escape(match: re.Match[str]) -> str:
@@ -164,7 +166,9 @@ def _go_short_escape(match: re.Match[str]) -> str:
 
 def _go_escapes(text: str) -> str:
     if "\\" in text:
-        text = _PY_SHORT_ESCAPES.sub(_go_short_escape, text)
+        import re  # here: only JSON output needs it
+
+        text = re.sub(_PY_SHORT_ESCAPES, _go_short_escape, text)
     return text.translate(_GO_ESCAPES)
 
 
