@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from ..codec import format_time
 
@@ -134,18 +135,16 @@ def human_duration(ns: int) -> str:
 
 
 def local_rfc3339(unix_ns: int) -> str:
-    """Go's `t.Local().Format(time.RFC3339)`: whole seconds, local offset, `Z` for UTC."""
-    import datetime  # here: a one-shot -q or json need not load it
-
-    moment = datetime.datetime.fromtimestamp(unix_ns // _NS).astimezone()
-    offset = moment.utcoffset()
-    minutes = int(offset.total_seconds()) // 60 if offset else 0
+    """Go's `t.Local().Format(time.RFC3339)`: whole seconds, local offset, `Z` for UTC. With
+    time.localtime, as datetime's astimezone() finds the offset, without importing datetime."""
+    moment = time.localtime(unix_ns // _NS)
+    minutes = moment.tm_gmtoff // 60
     if minutes == 0:
         zone = "Z"
     else:
         sign = "-" if minutes < 0 else "+"
         zone = f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + zone
+    return time.strftime("%Y-%m-%dT%H:%M:%S", moment) + zone
 
 
 def rfc3339(unix_ns: int) -> str:
