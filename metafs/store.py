@@ -2,7 +2,10 @@
 
 `Store.read()` and `Store.write()` are context managers yielding a `Txn`; a write transaction
 commits (and, by default, syncs) when the block ends without an exception and is the only way
-anything changes. Inside it, `Bucket` offers what bolt's bucket does: get, put, delete, nested
+anything changes. `Store.update(change)` is the re-runnable form: `change(tx)` runs again on a
+fresh transaction when its commit meets another process's (`Conflict`).
+
+Inside a transaction, `Bucket` offers what bolt's bucket does: get, put, delete, nested
 buckets, ordered iteration and seek.
 
 Buckets become keys in `layout`; the keys live in an ordered key-value engine
@@ -15,11 +18,15 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import TypeVar
 
 from . import layout
 from .engines import Engine, Reader, Writer, open_engine
-from .errors import AlreadyExists, InvalidArgument, NotFound
+from .errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+
+T = TypeVar("T")
+ATTEMPTS = 8  # runs of an update before its Conflict reaches the caller
 
 
 class Store:
@@ -93,15 +100,45 @@ class Store:
         """A read-only snapshot of the store: `with store.read() as tx: ...`."""
         return Reading(self)
 
-    @contextmanager
-    def write(self) -> Iterator[Txn]:
+    def write(self) -> AbstractContextManager[Txn]:
         """A write transaction: atomic, committed when the block ends, aborted on exception.
-        It excludes every other writer, in this process and in others."""
+        It excludes every other writer, in this process and in others. An engine whose
+        writers commit optimistically (etcd) raises `Conflict` when another process
+        committed since the transaction read, and nothing is applied."""
+        return self._transaction(self.engine.writer)
+
+    def update(self, change: Callable[[Txn], T], *, attempts: int = ATTEMPTS) -> T:
+        """Run `change(tx)` in a write transaction and commit; what it returns is returned.
+        A `Conflict` (another process committed since the transaction read; nothing was
+        applied) runs `change` again in a new transaction, up to `attempts` runs: so `change`
+        must do nothing but read and change `tx` (what the caller does besides, it does once
+        this returns). An engine may begin the first run on what this process read last
+        (etcd's `recent_writer`: no round trip to read it again), its commit guard catching
+        a change made since."""
+        recent = getattr(self.engine, "recent_writer", None)
+        run = 1
+        while True:
+            begin = recent if recent is not None and run == 1 else self.engine.writer
+            try:
+                with self._transaction(begin) as tx:
+                    result = change(tx)
+                return result
+            except Conflict:
+                if run >= attempts:
+                    raise
+                if run > 1:  # two writers that keep meeting: each waits a different while
+                    import time
+
+                    time.sleep(run * os.urandom(1)[0] / 255_000)
+                run += 1
+
+    @contextmanager
+    def _transaction(self, begin: Callable[[], Writer]) -> Iterator[Txn]:
         if self.readonly:
             raise InvalidArgument(f'store "{self.path}" is open read-only')
         if self._writer == threading.get_ident():
             raise InvalidArgument("a write transaction is already open in this thread")
-        kv = self.engine.writer()
+        kv = begin()
         self._writer = threading.get_ident()
         try:
             tx = Txn(self, kv, write=True)
