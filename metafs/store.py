@@ -112,13 +112,12 @@ class Store:
         A `Conflict` (another process committed since the transaction read; nothing was
         applied) runs `change` again in a new transaction, up to `attempts` runs: so `change`
         must do nothing but read and change `tx` (what the caller does besides, it does once
-        this returns). An engine may begin the first run on what this process read last
-        (etcd's `recent_writer`: no round trip to read it again), its commit guard catching
-        a change made since."""
-        recent = getattr(self.engine, "recent_writer", None)
+        this returns). An engine may begin a run on what this process read last (etcd's
+        `recent_writer`: no round trip to read it again; after a Conflict, what the refused
+        commit read anew), its commit guard catching a change made since."""
+        begin = getattr(self.engine, "recent_writer", None) or self.engine.writer
         run = 1
         while True:
-            begin = recent if recent is not None and run == 1 else self.engine.writer
             try:
                 with self._transaction(begin) as tx:
                     result = change(tx)
@@ -126,10 +125,10 @@ class Store:
             except Conflict:
                 if run >= attempts:
                     raise
-                if run > 1:  # two writers that keep meeting: each waits a different while
+                if run > 2:  # two writers that keep meeting: each waits a different while
                     import time
 
-                    time.sleep(run * os.urandom(1)[0] / 255_000)
+                    time.sleep(os.urandom(1)[0] / 255_000)
                 run += 1
 
     @contextmanager

@@ -19,7 +19,7 @@ against each one):
   opened with `sync=False`) or raises with nothing applied; `abort()` discards them.
 - Optionally, `Engine.recent_writer()`: a writer that may begin on what this process read last
   and whose commit raises `Conflict` if anything was committed since; `Store.update` uses it
-  for its first run and `writer()` for the runs after a Conflict.
+  for each run (it is `writer()` where there is none).
 - `Reader.items(start, stop)` yields `(key, value)` forward in key order for
   `start <= key < stop` (`stop=None`: to the end). In a write transaction it sees the
   transaction's own changes; changing keys outside the range while iterating is allowed,

@@ -17,8 +17,9 @@ What only this module knows:
   mod_revision <= R": if any writer on any host committed since R, nothing is applied and
   `Conflict` (EAGAIN) says to try again. Writers of one process take turns on a lock.
   `recent_writer()` begins on what this process read last instead (see `_Kept`), for a
-  caller that runs the transaction again on a fresh `writer()` after a Conflict
-  (`Store.update`, the mount's writes): a write after a lookup then costs one round trip.
+  caller that runs the transaction again after a Conflict (`Store.update`, the mount's
+  writes): a write after a lookup then costs one round trip. A refused commit reads again,
+  in the same round trip, what its transaction read: the next run begins on that.
   Changes are folded to their final state first (etcd refuses a Txn that puts and deletes one
   key, or puts inside a range it deletes: such a range is cut around the puts).
 - **Limits.** One transaction is one etcd request: at most `--max-txn-ops` operations
@@ -37,15 +38,18 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ..errors import Conflict, InvalidArgument, MetafsError, NotFound
 from .client import EtcdClient, RequestTooLarge, Unavailable, range_end
 from .proto import etcd_pb2 as pb
+
+log = logging.getLogger("metafs.etcd")
 
 DEFAULT_PREFIX = "metafs"
 QUOTA = 2 << 30  # etcd's default --quota-backend-bytes
@@ -146,10 +150,11 @@ class EtcdEngine:
         return self._writer(recent=False)
 
     def recent_writer(self) -> EtcdWriter:
-        """A write transaction on what this process read last, if the watch has told of no
-        commit since (no round trip to read it again): for a caller that runs the transaction
-        again on `writer()` when its commit raises `Conflict` (`Store.update`), since a commit
-        made elsewhere that the watch has not told yet makes the commit guard refuse it."""
+        """A write transaction on what this process read last (or a refused commit read
+        again), if the watch has told of no commit since: no round trip to read it again.
+        For a caller that runs the transaction again when its commit raises `Conflict`
+        (`Store.update`): a commit made elsewhere that the watch has not told yet makes the
+        commit guard refuse it."""
         return self._writer(recent=True)
 
     def _writer(self, *, recent: bool) -> EtcdWriter:
@@ -193,6 +198,13 @@ class EtcdEngine:
         if revision > self._generation:
             self._generation = revision  # one assignment: atomic for the mount's threads
 
+    def _range_request(self, start: bytes, stop: bytes | None) -> pb.RangeRequest:
+        """A read of the data keys [start, stop) (stop None: to the end; b"": just start)."""
+        if stop == b"":
+            return pb.RangeRequest(key=self._data + start)
+        end = self._data_end if stop is None else self._data + stop
+        return pb.RangeRequest(key=self._data + start, range_end=end)
+
     def backup(self, dest: str) -> None:
         """Copy every entry, read at one revision, into the new store `dest` (any locator
         the store factory takes), in one transaction there."""
@@ -222,6 +234,9 @@ _Read = tuple[
 # a writer takes it over for this many seconds (later, its revision may be compacted away)
 KEEP_MAX = 1024
 KEEP_FOR = 5.0
+# a refused commit reads again what its transaction read, in at most this many requests (etcd
+# takes --max-txn-ops, default 128, in each branch of a Txn)
+REREAD_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -254,11 +269,6 @@ class _Snapshot:
     the snapshot began then. Only this process could tell, by committing between the
     beginning and the first read: then the snapshot reads just before that commit."""
 
-    # a reader's first read asks the leader: a snapshot then holds every commit made before it
-    # began, on any host; a writer's may be the member's own (its commit guard catches what
-    # the member had not applied yet)
-    _first_from_leader = True
-
     def __init__(self, engine: EtcdEngine) -> None:
         self._engine = engine
         self.revision = 0
@@ -277,15 +287,22 @@ class _Snapshot:
         self._lows = [low for low, _ in self._covered]
         self._recent = (kept.recent + self._recent)[-_RECENT:]
 
-    def _keep(self, revision: int, values: dict[bytes, bytes | None], recent: list[_Read]) -> None:
-        """Offer what was read to the next snapshot (see _Kept). Snapshots taking over one
-        after another would pile up every key read: past KEEP_MAX keys, the older half goes
-        (and with it what tells an absent key inside a range read)."""
+    def _keep(
+        self,
+        revision: int,
+        values: dict[bytes, bytes | None],
+        recent: list[_Read],
+        covered: list[tuple[bytes, bytes | None]] | None = None,
+    ) -> None:
+        """Offer what was read to the next snapshot (see _Kept): this snapshot's ranges read
+        whole, unless `covered` says others. Snapshots taking over one after another would
+        pile up every key read: past KEEP_MAX keys, the older half goes (and with it what
+        tells an absent key inside a range read)."""
         engine = self._engine
         kept = engine._kept
         if kept is not None and kept.revision > revision:
             return
-        covered = list(self._covered)
+        covered = list(self._covered if covered is None else covered)
         if len(values) > KEEP_MAX:
             values = dict(itertools.islice(values.items(), len(values) - KEEP_MAX // 2, None))
             covered = []
@@ -300,9 +317,9 @@ class _Snapshot:
 
     def _range(self, key: bytes, end: bytes = b"", limit: int = 0) -> pb.RangeResponse:
         """Read at the snapshot's revision, answered by the member itself (no round trip to
-        the leader). The first read fixes the revision: for a writer, the member's own unless
-        it has not yet applied a revision this process knows of (its own commits, the watch,
-        the store's opening); for a reader, and a writer whose member lags, the leader's."""
+        the leader). The first read fixes the revision: it asks the leader, so that the
+        snapshot holds every commit acknowledged before it began, on any host (a writer on a
+        member that had not applied one yet would have its commit refused for nothing)."""
         engine = self._engine
         if not self.revision:
             self._pin()
@@ -311,13 +328,9 @@ class _Snapshot:
                 key, end, revision=self.revision, limit=limit, serializable=True
             )
         kept = engine._kept
-        if self._first_from_leader and kept is not None:
+        if kept is not None:
             return self._first_read_adopting(kept, key, end, limit)
-        answer = engine.client.range(
-            key, end, limit=limit, serializable=not self._first_from_leader
-        )
-        if answer.header.revision < engine._generation:  # it lags what this process knows
-            answer = engine.client.range(key, end, limit=limit)
+        answer = engine.client.range(key, end, limit=limit)
         self.revision = answer.header.revision
         return answer
 
@@ -450,10 +463,6 @@ def _page() -> int:
     return client.PAGE
 
 
-class _WriterSnapshot(_Snapshot):
-    _first_from_leader = False
-
-
 class EtcdReader(_Snapshot):
     """A consistent snapshot of the store."""
 
@@ -476,7 +485,7 @@ class EtcdWriter:
 
     def __init__(self, engine: EtcdEngine, *, recent: bool = False) -> None:
         self._engine = engine
-        self._base = _WriterSnapshot(engine)
+        self._base = _Snapshot(engine)
         kept = engine._kept
         if (
             recent
@@ -489,6 +498,7 @@ class EtcdWriter:
             # transaction with Conflict, and the caller runs it again on a fresh writer
             self._base.revision = kept.revision
             self._base._adopt(kept)
+        self._on_kept = bool(self._base.revision)  # (for the log)
         self._changes: dict[bytes, bytes | None] = {}  # key -> value, None: deleted
         self._sorted: list[bytes] | None = []  # keys of _changes in order (None: to sort)
         self._deleted: list[tuple[bytes, bytes]] = []  # ranges deleted, disjoint, in order
@@ -615,12 +625,15 @@ class EtcdWriter:
             mod_revision=self._base.revision + 1,
         )
         # refused: the commit key as it is, which tells the revision of the commit that came
-        # in between (the watch may not have told yet)
+        # in between (the watch may not have told yet), and what this transaction read, as it
+        # is now: the run after a Conflict begins on that, one round trip as the first
         record = pb.RequestOp(request_range=pb.RangeRequest(key=engine._commit_key))
+        reread = self._read_set()
+        again = [pb.RequestOp(request_range=engine._range_request(*read)) for read in reread]
         deadline = time.monotonic() + engine.client.retry_for
         while True:
             try:
-                answer = engine.client.txn([guard], ops, [record])
+                answer = engine.client.txn([guard], ops, [record, *again])
                 break
             except RequestTooLarge as exc:
                 size = sum(op.ByteSize() for op in ops) >> 10
@@ -646,12 +659,54 @@ class EtcdWriter:
             marks = answer.responses[0].response_range.kvs if answer.responses else []
             if marks:
                 engine._advance(marks[0].mod_revision)  # what this process knows is older
+            log.debug(
+                "commit on revision %d refused: committed at %s (%s)",
+                self._base.revision,
+                marks[0].mod_revision if marks else "?",
+                "taken over" if self._on_kept else "read afresh",
+            )
+            if reread:
+                self._keep_refused(answer.header.revision, reread, answer.responses[1:])
             raise Conflict(
                 f'store "{engine.location}": another writer committed since this transaction '
                 f"read (revision {self._base.revision})"
             )
         engine._committed(answer.header.revision)
         self._keep_committed(answer.header.revision)
+
+    def _read_set(self) -> list[tuple[bytes, bytes | None]]:
+        """What this transaction read, as ranges [start, stop) (stop None: to the end; b"":
+        one key), at most REREAD_MAX of them; none if it read more."""
+        base = self._base
+        if len(base._values) > KEEP_MAX:
+            return []
+        reads: list[tuple[bytes, bytes | None]] = list(base._covered)
+        reads += [(key, b"") for key in base._values if not base._is_covered(key)]
+        return reads if len(reads) <= REREAD_MAX else []
+
+    def _keep_refused(
+        self,
+        revision: int,
+        reads: list[tuple[bytes, bytes | None]],
+        answers: Sequence[pb.ResponseOp],
+    ) -> None:
+        """Offer the store's state at `revision` (that of the refusal), as far as this
+        transaction read it, to the next snapshot: the run after a Conflict takes it over."""
+        skip = len(self._engine._data)
+        values: dict[bytes, bytes | None] = {}
+        covered: list[tuple[bytes, bytes | None]] = []
+        recent: list[_Read] = []
+        for (start, stop), answer in zip(reads, answers, strict=True):
+            kvs = answer.response_range.kvs
+            if stop == b"":
+                values[start] = kvs[0].value if kvs else None
+                continue
+            keys = [kv.key[skip:] for kv in kvs]
+            found = [kv.value for kv in kvs]
+            values.update(zip(keys, found, strict=True))
+            covered.append((start, stop))
+            recent.append((start, stop, keys, found))
+        self._base._keep(revision, values, recent[-_RECENT:], covered)
 
     def _keep_committed(self, revision: int) -> None:
         """The state at `revision` is the snapshot's with this transaction's changes (the
