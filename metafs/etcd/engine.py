@@ -198,12 +198,12 @@ class EtcdEngine:
         if revision > self._generation:
             self._generation = revision  # one assignment: atomic for the mount's threads
 
-    def _range_request(self, start: bytes, stop: bytes | None) -> pb.RangeRequest:
+    def _range_request(self, start: bytes, stop: bytes | None, limit: int) -> pb.RangeRequest:
         """A read of the data keys [start, stop) (stop None: to the end; b"": just start)."""
         if stop == b"":
             return pb.RangeRequest(key=self._data + start)
         end = self._data_end if stop is None else self._data + stop
-        return pb.RangeRequest(key=self._data + start, range_end=end)
+        return pb.RangeRequest(key=self._data + start, range_end=end, limit=limit)
 
     def backup(self, dest: str) -> None:
         """Copy every entry, read at one revision, into the new store `dest` (any locator
@@ -503,6 +503,8 @@ class EtcdWriter:
         self._sorted: list[bytes] | None = []  # keys of _changes in order (None: to sort)
         self._deleted: list[tuple[bytes, bytes]] = []  # ranges deleted, disjoint, in order
         self._lows: list[bytes] = []  # their starts
+        self._asked: list[tuple[bytes, bytes | None]] = []  # what was read (see _read_set)
+        self._asked_keys = 0  # how many keys the ranges read held
         self._open = True
 
     # -- reading through the changes --
@@ -516,6 +518,7 @@ class EtcdWriter:
             return self._changes[key]
         if self._in_deleted(key):
             return None
+        self._asked.append((key, b""))
         return self._base.get(key)
 
     def items(self, start: bytes = b"", stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
@@ -526,7 +529,9 @@ class EtcdWriter:
         j = len(ours) if stop is None else bisect.bisect_left(ours, stop)
         mine = [(key, self._changes[key]) for key in ours[i:j]]
         k = 0
+        self._asked.append((start, stop))
         for key, value in self._base.items(start, stop):
+            self._asked_keys += 1
             while k < len(mine) and mine[k][0] < key:
                 if mine[k][1] is not None:
                     yield mine[k]  # type: ignore[misc]
@@ -629,7 +634,9 @@ class EtcdWriter:
         # is now: the run after a Conflict begins on that, one round trip as the first
         record = pb.RequestOp(request_range=pb.RangeRequest(key=engine._commit_key))
         reread = self._read_set()
-        again = [pb.RequestOp(request_range=engine._range_request(*read)) for read in reread]
+        again = [
+            pb.RequestOp(request_range=engine._range_request(*read, KEEP_MAX)) for read in reread
+        ]
         deadline = time.monotonic() + engine.client.retry_for
         while True:
             try:
@@ -675,13 +682,19 @@ class EtcdWriter:
         self._keep_committed(answer.header.revision)
 
     def _read_set(self) -> list[tuple[bytes, bytes | None]]:
-        """What this transaction read, as ranges [start, stop) (stop None: to the end; b"":
-        one key), at most REREAD_MAX of them; none if it read more."""
-        base = self._base
-        if len(base._values) > KEEP_MAX:
+        """What this transaction read from the store, as ranges [start, stop) (stop None: to
+        the end) and keys (start, b""): at most REREAD_MAX requests and KEEP_MAX keys, or
+        nothing."""
+        if self._asked_keys > KEEP_MAX or len(self._asked) > 4 * REREAD_MAX:
             return []
-        reads: list[tuple[bytes, bytes | None]] = list(base._covered)
-        reads += [(key, b"") for key in base._values if not base._is_covered(key)]
+        ranges = _merged([read for read in self._asked if read[1] != b""])
+        lows = [low for low, _ in ranges]
+        reads = list(ranges)
+        for key in dict.fromkeys(key for key, stop in self._asked if stop == b""):
+            i = bisect.bisect_right(lows, key) - 1
+            high = ranges[i][1] if i >= 0 else b""
+            if i < 0 or (high is not None and key >= high):  # not inside a range read
+                reads.append((key, b""))
         return reads if len(reads) <= REREAD_MAX else []
 
     def _keep_refused(
@@ -703,6 +716,8 @@ class EtcdWriter:
                 continue
             keys = [kv.key[skip:] for kv in kvs]
             found = [kv.value for kv in kvs]
+            if answer.response_range.more and keys:  # a wide range: as far as it was read
+                stop = keys[-1] + b"\0"
             values.update(zip(keys, found, strict=True))
             covered.append((start, stop))
             recent.append((start, stop, keys, found))
@@ -742,6 +757,7 @@ class EtcdWriter:
         self._changes.clear()
         self._deleted.clear()
         self._lows.clear()
+        self._asked.clear()
         self._engine._lock.release()
 
 
