@@ -26,7 +26,10 @@ from .engines import Engine, Reader, Writer, open_engine
 from .errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 
 T = TypeVar("T")
-ATTEMPTS = 8  # runs of an update before its Conflict reaches the caller
+# runs of an update before its Conflict reaches the caller: two writers that keep writing one
+# object each win about every second time, so many runs (with a pause growing to ~4 ms after
+# the third) bound the wait to about a second of another's writes
+ATTEMPTS = 64
 
 
 class Store:
@@ -125,10 +128,10 @@ class Store:
             except Conflict:
                 if run >= attempts:
                     raise
-                if run > 2:  # two writers that keep meeting: each waits a different while
+                if run > 2:  # writers that keep meeting: each waits a different while
                     import time
 
-                    time.sleep(os.urandom(1)[0] / 255_000)
+                    time.sleep(min(run, 16) * os.urandom(1)[0] / 1_020_000)
                 run += 1
 
     @contextmanager
