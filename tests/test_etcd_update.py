@@ -222,3 +222,32 @@ def test_two_mounts_on_two_members_writing_one_image_lose_nothing(tmp_path):
             assert mount.stop() == 0
             assert not mount.unexpected_errors()
         cluster.stop()
+
+
+def test_an_update_on_a_compacted_snapshot_runs_again(locator: str, etcd_server: EtcdCluster):
+    """The first run begins on what a reader read; etcd compacts that revision away (after
+    writes elsewhere in the cluster, so the watch tells nothing): the run's next read fails,
+    and the update runs again on a fresh snapshot."""
+    from metafs.etcd.proto import etcd_pb2 as pb
+
+    with Store.open(locator, create=True) as store:
+        with store.write() as tx:
+            tx.create_buckets(b"t").put(b"n", b"0")
+        with store.read() as tx:
+            assert tx.bucket(b"t") is not None
+        with EtcdClient(etcd_server.endpoints) as client:
+            put = pb.RequestOp(request_put=pb.PutRequest(key=b"elsewhere", value=b"x"))
+            revision = client.txn([], [put]).header.revision
+            client.compact(revision)
+        runs = []
+
+        def change(tx: Txn) -> None:
+            runs.append(1)
+            bucket = tx.bucket(b"t")
+            assert bucket is not None
+            assert bucket.get(b"m") is None  # not read before: read at the revision
+            bucket.put(b"n", b"%d" % (int(bucket.get(b"n") or b"") + 1))
+
+        store.update(change)
+        assert len(runs) == 2
+        assert _counter(store) == {b"n": b"1"}

@@ -46,7 +46,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ..errors import Conflict, InvalidArgument, MetafsError, NotFound
-from .client import EtcdClient, RequestTooLarge, Unavailable, range_end
+from .client import Compacted, EtcdClient, RequestTooLarge, Unavailable, range_end
 from .proto import etcd_pb2 as pb
 
 log = logging.getLogger("metafs.etcd")
@@ -324,9 +324,15 @@ class _Snapshot:
         if not self.revision:
             self._pin()
         if self.revision:
-            return engine.client.range(
-                key, end, revision=self.revision, limit=limit, serializable=True
-            )
+            try:
+                return engine.client.range(
+                    key, end, revision=self.revision, limit=limit, serializable=True
+                )
+            except Compacted:
+                kept = engine._kept
+                if kept is not None and kept.revision <= self.revision:
+                    engine._kept = None  # a run again must not begin on it
+                raise
         kept = engine._kept
         if kept is not None:
             return self._first_read_adopting(kept, key, end, limit)
