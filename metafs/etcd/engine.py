@@ -509,7 +509,8 @@ class EtcdWriter:
         self._sorted: list[bytes] | None = []  # keys of _changes in order (None: to sort)
         self._deleted: list[tuple[bytes, bytes]] = []  # ranges deleted, disjoint, in order
         self._lows: list[bytes] = []  # their starts
-        self._asked: list[tuple[bytes, bytes | None]] = []  # what was read (see _read_set)
+        # what was read (see _read_set); None: more than is worth reading again
+        self._asked: list[tuple[bytes, bytes | None]] | None = []
         self._asked_keys = 0  # how many keys the ranges read held
         self._open = True
 
@@ -524,7 +525,7 @@ class EtcdWriter:
             return self._changes[key]
         if self._in_deleted(key):
             return None
-        self._asked.append((key, b""))
+        self._ask(key, b"")
         return self._base.get(key)
 
     def items(self, start: bytes = b"", stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
@@ -535,7 +536,7 @@ class EtcdWriter:
         j = len(ours) if stop is None else bisect.bisect_left(ours, stop)
         mine = [(key, self._changes[key]) for key in ours[i:j]]
         k = 0
-        self._asked.append((start, stop))
+        self._ask(start, stop)
         for key, value in self._base.items(start, stop):
             self._asked_keys += 1
             while k < len(mine) and mine[k][0] < key:
@@ -551,6 +552,13 @@ class EtcdWriter:
         for key, mine_value in mine[k:]:
             if mine_value is not None:
                 yield key, mine_value
+
+    def _ask(self, start: bytes, stop: bytes | None) -> None:
+        asked = self._asked
+        if asked is not None:
+            asked.append((start, stop))
+            if len(asked) > 4 * REREAD_MAX:
+                self._asked = None
 
     # -- changing --
 
@@ -691,12 +699,13 @@ class EtcdWriter:
         """What this transaction read from the store, as ranges [start, stop) (stop None: to
         the end) and keys (start, b""): at most REREAD_MAX requests and KEEP_MAX keys, or
         nothing."""
-        if self._asked_keys > KEEP_MAX or len(self._asked) > 4 * REREAD_MAX:
+        asked = self._asked
+        if asked is None or self._asked_keys > KEEP_MAX:
             return []
-        ranges = _merged([read for read in self._asked if read[1] != b""])
+        ranges = _merged([read for read in asked if read[1] != b""])
         lows = [low for low, _ in ranges]
         reads = list(ranges)
-        for key in dict.fromkeys(key for key, stop in self._asked if stop == b""):
+        for key in dict.fromkeys(key for key, stop in asked if stop == b""):
             i = bisect.bisect_right(lows, key) - 1
             high = ranges[i][1] if i >= 0 else b""
             if i < 0 or (high is not None and key >= high):  # not inside a range read
@@ -763,7 +772,7 @@ class EtcdWriter:
         self._changes.clear()
         self._deleted.clear()
         self._lows.clear()
-        self._asked.clear()
+        self._asked = None
         self._engine._lock.release()
 
 
