@@ -15,17 +15,24 @@ the snapshots, the single writer and the atomic commit. Nothing here knows which
 
 from __future__ import annotations
 
+import _thread as threading  # threading's get_ident, without threading's imports (2 ms)
 import os
-import threading
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from typing import TypeVar
 
 from . import layout
-from .engines import Engine, Reader, Writer, open_engine
+from .contexts import contextmanager  # contextlib's, without its imports
+from .engines import open_engine
 from .errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable, Iterator
+    from contextlib import AbstractContextManager
+    from typing import TypeVar
+
+    from .engines import Engine, Reader, Writer
+
+    T = TypeVar("T")
+
 # runs of an update before its Conflict reaches the caller: two writers that keep writing one
 # object each win about every second time, so many runs (with a pause growing to ~4 ms after
 # the third) bound the wait to about a second of another's writes
