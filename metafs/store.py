@@ -2,7 +2,10 @@
 
 `Store.read()` and `Store.write()` are context managers yielding a `Txn`; a write transaction
 commits (and, by default, syncs) when the block ends without an exception and is the only way
-anything changes. Inside it, `Bucket` offers what bolt's bucket does: get, put, delete, nested
+anything changes. `Store.update(change)` is the re-runnable form: `change(tx)` runs again on a
+fresh transaction when its commit meets another process's (`Conflict`).
+
+Inside a transaction, `Bucket` offers what bolt's bucket does: get, put, delete, nested
 buckets, ordered iteration and seek.
 
 Buckets become keys in `layout`; the keys live in an ordered key-value engine
@@ -18,13 +21,22 @@ import os
 from . import layout
 from .contexts import contextmanager  # contextlib's, without its imports
 from .engines import open_engine
-from .errors import AlreadyExists, InvalidArgument, NotFound
+from .errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Iterator
+    from contextlib import AbstractContextManager
+    from typing import TypeVar
 
     from .engines import Engine, Reader, Writer
+
+    T = TypeVar("T")
+
+# runs of an update before its Conflict reaches the caller: two writers that keep writing one
+# object each win about every second time, so many runs (with a pause growing to ~4 ms after
+# the third) bound the wait to about a second of another's writes
+ATTEMPTS = 64
 
 
 class Store:
@@ -98,15 +110,44 @@ class Store:
         """A read-only snapshot of the store: `with store.read() as tx: ...`."""
         return Reading(self)
 
-    @contextmanager
-    def write(self) -> Iterator[Txn]:
+    def write(self) -> AbstractContextManager[Txn]:
         """A write transaction: atomic, committed when the block ends, aborted on exception.
-        It excludes every other writer, in this process and in others."""
+        It excludes every other writer, in this process and in others. An engine whose
+        writers commit optimistically (etcd) raises `Conflict` when another process
+        committed since the transaction read, and nothing is applied."""
+        return self._transaction(self.engine.writer)
+
+    def update(self, change: Callable[[Txn], T], *, attempts: int = ATTEMPTS) -> T:
+        """Run `change(tx)` in a write transaction and commit; what it returns is returned.
+        A `Conflict` (another process committed since the transaction read; nothing was
+        applied) runs `change` again in a new transaction, up to `attempts` runs: so `change`
+        must do nothing but read and change `tx` (what the caller does besides, it does once
+        this returns). An engine may begin a run on what this process read last (etcd's
+        `recent_writer`: no round trip to read it again; after a Conflict, what the refused
+        commit read anew), its commit guard catching a change made since."""
+        begin = getattr(self.engine, "recent_writer", None) or self.engine.writer
+        run = 1
+        while True:
+            try:
+                with self._transaction(begin) as tx:
+                    result = change(tx)
+                return result
+            except Conflict:
+                if run >= attempts:
+                    raise
+                if run > 2:  # writers that keep meeting: each waits a different while
+                    import time
+
+                    time.sleep(min(run, 16) * os.urandom(1)[0] / 1_020_000)
+                run += 1
+
+    @contextmanager
+    def _transaction(self, begin: Callable[[], Writer]) -> Iterator[Txn]:
         if self.readonly:
             raise InvalidArgument(f'store "{self.path}" is open read-only')
         if self._writer == threading.get_ident():
             raise InvalidArgument("a write transaction is already open in this thread")
-        kv = self.engine.writer()
+        kv = begin()
         self._writer = threading.get_ident()
         try:
             tx = Txn(self, kv, write=True)

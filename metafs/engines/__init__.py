@@ -17,6 +17,9 @@ against each one):
   writer (in this process or in another one) is open, sees its own changes, and
   `commit()` makes all of them visible at once (durable on return, unless the engine was
   opened with `sync=False`) or raises with nothing applied; `abort()` discards them.
+- Optionally, `Engine.recent_writer()`: a writer that may begin on what this process read last
+  and whose commit raises `Conflict` if anything was committed since; `Store.update` uses it
+  for each run (it is `writer()` where there is none).
 - `Reader.items(start, stop)` yields `(key, value)` forward in key order for
   `start <= key < stop` (`stop=None`: to the end). In a write transaction it sees the
   transaction's own changes; changing keys outside the range while iterating is allowed,

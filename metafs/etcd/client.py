@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 
-from ..errors import InvalidArgument, MetafsError
+from ..errors import Conflict, InvalidArgument, MetafsError
 from .proto import etcd_pb2 as pb
 
 # a read of 100k keys is ~10 MiB: no receive limit (gRPC's default is 4 MiB)
@@ -46,8 +46,9 @@ class Unavailable(MetafsError):
     kind = "etcd unavailable"
 
 
-class Compacted(MetafsError):
-    """A read at a revision etcd has compacted away: start the read again."""
+class Compacted(Conflict):
+    """A read at a revision etcd has compacted away: start the read again (a Conflict:
+    `Store.update` runs its transaction again)."""
 
     errno = errno.EAGAIN
     kind = "revision compacted, try again"

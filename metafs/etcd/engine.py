@@ -16,6 +16,10 @@ What only this module knows:
   changes here; `commit()` sends them as one etcd Txn guarded by "the commit key's
   mod_revision <= R": if any writer on any host committed since R, nothing is applied and
   `Conflict` (EAGAIN) says to try again. Writers of one process take turns on a lock.
+  `recent_writer()` begins on what this process read last instead (see `_Kept`), for a
+  caller that runs the transaction again after a Conflict (`Store.update`, the mount's
+  writes): a write after a lookup then costs one round trip. A refused commit reads again,
+  in the same round trip, what its transaction read: the next run begins on that.
   Changes are folded to their final state first (etcd refuses a Txn that puts and deletes one
   key, or puts inside a range it deletes: such a range is cut around the puts).
 - **Limits.** One transaction is one etcd request: at most `--max-txn-ops` operations
@@ -33,15 +37,19 @@ What only this module knows:
 from __future__ import annotations
 
 import bisect
+import itertools
+import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ..errors import Conflict, InvalidArgument, MetafsError, NotFound
-from .client import EtcdClient, RequestTooLarge, Unavailable, range_end
+from .client import Compacted, EtcdClient, RequestTooLarge, Unavailable, range_end
 from .proto import etcd_pb2 as pb
+
+log = logging.getLogger("metafs.etcd")
 
 DEFAULT_PREFIX = "metafs"
 QUOTA = 2 << 30  # etcd's default --quota-backend-bytes
@@ -97,6 +105,7 @@ class EtcdEngine:
         self._commits_dropped = 0  # how many commits came before those
         self._watch: object | None = None
         self._watch_lock = threading.Lock()
+        self._kept: _Kept | None = None  # what the last snapshot read (see _Kept)
         try:
             self._ensure_exists(create and not readonly)
         except BaseException:
@@ -137,10 +146,26 @@ class EtcdEngine:
         return EtcdReader(self)
 
     def writer(self) -> EtcdWriter:
+        """A write transaction on a snapshot taken now (its first read)."""
+        return self._writer(recent=False)
+
+    def recent_writer(self) -> EtcdWriter:
+        """A write transaction on what this process read last (or a refused commit read
+        again), if the watch has told of no commit since: no round trip to read it again.
+        For a caller that runs the transaction again when its commit raises `Conflict`
+        (`Store.update`): a commit made elsewhere that the watch has not told yet makes the
+        commit guard refuse it."""
+        return self._writer(recent=True)
+
+    def _writer(self, *, recent: bool) -> EtcdWriter:
         if self.readonly:
             raise InvalidArgument(f'store "{self.location}" is open read-only')
         self._lock.acquire()
-        return EtcdWriter(self)
+        try:
+            return EtcdWriter(self, recent=recent)
+        except BaseException:
+            self._lock.release()
+            raise
 
     def generation(self) -> int:
         """The revision of the last change under the prefix seen by the watch (started on the
@@ -173,6 +198,13 @@ class EtcdEngine:
         if revision > self._generation:
             self._generation = revision  # one assignment: atomic for the mount's threads
 
+    def _range_request(self, start: bytes, stop: bytes | None, limit: int) -> pb.RangeRequest:
+        """A read of the data keys [start, stop) (stop None: to the end; b"": just start)."""
+        if stop == b"":
+            return pb.RangeRequest(key=self._data + start)
+        end = self._data_end if stop is None else self._data + stop
+        return pb.RangeRequest(key=self._data + start, range_end=end, limit=limit)
+
     def backup(self, dest: str) -> None:
         """Copy every entry, read at one revision, into the new store `dest` (any locator
         the store factory takes), in one transaction there."""
@@ -194,6 +226,34 @@ class EtcdEngine:
             target.close()
 
 
+_Read = tuple[
+    bytes, bytes | None, list[bytes], list[bytes]
+]  # a range read: start, stop, keys, values
+
+# a closed snapshot keeps what it read for the next one, at most this many keys (see _keep);
+# a writer takes it over for this many seconds (later, its revision may be compacted away)
+KEEP_MAX = 1024
+KEEP_FOR = 5.0
+# a refused commit reads again what its transaction read, in at most this many requests (etcd
+# takes --max-txn-ops, default 128, in each branch of a Txn)
+REREAD_MAX = 64
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """What a closed snapshot read (or a committed writer left): the store's state at
+    `revision`, as far as it was read. A later snapshot whose store has not changed since
+    takes it over instead of reading the same keys again: a mount's lookup, then the write
+    transaction of `echo > labels/KEY` on the object it looked up, then the next lookup
+    after that commit, cost one round trip each instead of two or three."""
+
+    revision: int
+    values: dict[bytes, bytes | None]
+    covered: list[tuple[bytes, bytes | None]]
+    recent: list[_Read]
+    made: float  # time.monotonic()
+
+
 # a snapshot that has read this many keys one by one reads the range they share in one go:
 # a transaction making many objects (an import, a bulk create) then costs a few round trips,
 # not one for each key it checks
@@ -209,11 +269,6 @@ class _Snapshot:
     the snapshot began then. Only this process could tell, by committing between the
     beginning and the first read: then the snapshot reads just before that commit."""
 
-    # a reader's first read asks the leader: a snapshot then holds every commit made before it
-    # began, on any host; a writer's may be the member's own (its commit guard catches what
-    # the member had not applied yet)
-    _first_from_leader = True
-
     def __init__(self, engine: EtcdEngine) -> None:
         self._engine = engine
         self.revision = 0
@@ -221,9 +276,37 @@ class _Snapshot:
         self._values: dict[bytes, bytes | None] = {}  # every key read; None: absent
         self._covered: list[tuple[bytes, bytes | None]] = []  # ranges read whole, disjoint,
         self._lows: list[bytes] = []  # in order (stop None: to the end), and their starts
-        self._recent: list[tuple[bytes, bytes | None, list[bytes], list[bytes]]] = []
+        self._recent: list[_Read] = []
         self._missed: list[bytes] = []  # keys read one by one since the last range read
         self._loads = 0  # ranges read because of them
+
+    def _adopt(self, kept: _Kept) -> None:
+        """Take over what `kept` read: the store's state then is the same as this snapshot's."""
+        self._values = {**kept.values, **self._values}
+        self._covered = _merged(kept.covered + self._covered)
+        self._lows = [low for low, _ in self._covered]
+        self._recent = (kept.recent + self._recent)[-_RECENT:]
+
+    def _keep(
+        self,
+        revision: int,
+        values: dict[bytes, bytes | None],
+        recent: list[_Read],
+        covered: list[tuple[bytes, bytes | None]] | None = None,
+    ) -> None:
+        """Offer what was read to the next snapshot (see _Kept): this snapshot's ranges read
+        whole, unless `covered` says others. Snapshots taking over one after another would
+        pile up every key read: past KEEP_MAX keys, the older half goes (and with it what
+        tells an absent key inside a range read)."""
+        engine = self._engine
+        kept = engine._kept
+        if kept is not None and kept.revision > revision:
+            return
+        covered = list(self._covered if covered is None else covered)
+        if len(values) > KEEP_MAX:
+            values = dict(itertools.islice(values.items(), len(values) - KEEP_MAX // 2, None))
+            covered = []
+        engine._kept = _Kept(revision, values, covered, recent, time.monotonic())
 
     def _pin(self) -> None:
         """Read just before this process's first commit since the snapshot began, if any."""
@@ -234,23 +317,47 @@ class _Snapshot:
 
     def _range(self, key: bytes, end: bytes = b"", limit: int = 0) -> pb.RangeResponse:
         """Read at the snapshot's revision, answered by the member itself (no round trip to
-        the leader). The first read fixes the revision: for a writer, the member's own unless
-        it has not yet applied a revision this process knows of (its own commits, the watch,
-        the store's opening); for a reader, and a writer whose member lags, the leader's."""
+        the leader). The first read fixes the revision: it asks the leader, so that the
+        snapshot holds every commit acknowledged before it began, on any host (a writer on a
+        member that had not applied one yet would have its commit refused for nothing)."""
         engine = self._engine
         if not self.revision:
             self._pin()
         if self.revision:
-            return engine.client.range(
-                key, end, revision=self.revision, limit=limit, serializable=True
-            )
-        answer = engine.client.range(
-            key, end, limit=limit, serializable=not self._first_from_leader
-        )
-        if answer.header.revision < engine._generation:  # it lags what this process knows
-            answer = engine.client.range(key, end, limit=limit)
+            try:
+                return engine.client.range(
+                    key, end, revision=self.revision, limit=limit, serializable=True
+                )
+            except Compacted:
+                kept = engine._kept
+                if kept is not None and kept.revision <= self.revision:
+                    engine._kept = None  # a run again must not begin on it
+                raise
+        kept = engine._kept
+        if kept is not None:
+            return self._first_read_adopting(kept, key, end, limit)
+        answer = engine.client.range(key, end, limit=limit)
         self.revision = answer.header.revision
         return answer
+
+    def _first_read_adopting(
+        self, kept: _Kept, key: bytes, end: bytes, limit: int
+    ) -> pb.RangeResponse:
+        """The first read, from the leader, with the commit key in the same request: if no
+        commit came after `kept`'s revision, what it read still holds and is taken over."""
+        engine = self._engine
+        wanted = pb.RangeRequest(key=key, range_end=end, limit=limit)
+        commit = pb.RangeRequest(key=engine._commit_key)
+        both = engine.client.txn(
+            [],
+            [pb.RequestOp(request_range=wanted), pb.RequestOp(request_range=commit)],
+            retry=True,
+        )
+        self.revision = both.header.revision
+        marks = both.responses[1].response_range.kvs
+        if marks and marks[0].mod_revision <= kept.revision:
+            self._adopt(kept)
+        return both.responses[0].response_range
 
     def _is_covered(self, key: bytes) -> bool:
         i = bisect.bisect_right(self._lows, key) - 1
@@ -326,6 +433,18 @@ class _Snapshot:
         self._lows = [low for low, _ in kept]
 
 
+def _merged(ranges: list[tuple[bytes, bytes | None]]) -> list[tuple[bytes, bytes | None]]:
+    """Ranges [low, high) (high None: to the end) merged where they meet, in order."""
+    merged: list[tuple[bytes, bytes | None]] = []
+    for low, high in sorted(ranges, key=lambda interval: interval[0]):
+        if merged and (merged[-1][1] is None or low <= merged[-1][1]):
+            last = merged[-1][1]
+            merged[-1] = (merged[-1][0], None if last is None or high is None else max(last, high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
 def _common_prefix(keys: list[bytes]) -> bytes:
     """The longest prefix of every key: that of the least and the greatest."""
     low, high = min(keys), max(keys)
@@ -350,16 +469,14 @@ def _page() -> int:
     return client.PAGE
 
 
-class _WriterSnapshot(_Snapshot):
-    _first_from_leader = False
-
-
 class EtcdReader(_Snapshot):
     """A consistent snapshot of the store."""
 
     def close(self) -> None:
-        self._values.clear()
-        self._recent.clear()
+        if self.revision:
+            self._keep(self.revision, self._values, self._recent)
+        self._values = {}
+        self._recent = []
 
     def __enter__(self) -> EtcdReader:
         return self
@@ -372,13 +489,29 @@ class EtcdWriter:
     """The write transaction: reads at one revision overlaid with its own buffered changes,
     committed as one guarded etcd Txn."""
 
-    def __init__(self, engine: EtcdEngine) -> None:
+    def __init__(self, engine: EtcdEngine, *, recent: bool = False) -> None:
         self._engine = engine
-        self._base = _WriterSnapshot(engine)
+        self._base = _Snapshot(engine)
+        kept = engine._kept
+        if (
+            recent
+            and kept is not None
+            and engine._generation <= kept.revision
+            and time.monotonic() - kept.made < KEEP_FOR
+        ):
+            # nothing committed since, as far as the watch tells; if something was that it
+            # has not told yet, the commit guard (on kept's revision) refuses this
+            # transaction with Conflict, and the caller runs it again on a fresh writer
+            self._base.revision = kept.revision
+            self._base._adopt(kept)
+        self._on_kept = bool(self._base.revision)  # (for the log)
         self._changes: dict[bytes, bytes | None] = {}  # key -> value, None: deleted
         self._sorted: list[bytes] | None = []  # keys of _changes in order (None: to sort)
         self._deleted: list[tuple[bytes, bytes]] = []  # ranges deleted, disjoint, in order
         self._lows: list[bytes] = []  # their starts
+        # what was read (see _read_set); None: more than is worth reading again
+        self._asked: list[tuple[bytes, bytes | None]] | None = []
+        self._asked_keys = 0  # how many keys the ranges read held
         self._open = True
 
     # -- reading through the changes --
@@ -392,6 +525,7 @@ class EtcdWriter:
             return self._changes[key]
         if self._in_deleted(key):
             return None
+        self._ask(key, b"")
         return self._base.get(key)
 
     def items(self, start: bytes = b"", stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
@@ -402,7 +536,9 @@ class EtcdWriter:
         j = len(ours) if stop is None else bisect.bisect_left(ours, stop)
         mine = [(key, self._changes[key]) for key in ours[i:j]]
         k = 0
+        self._ask(start, stop)
         for key, value in self._base.items(start, stop):
+            self._asked_keys += 1
             while k < len(mine) and mine[k][0] < key:
                 if mine[k][1] is not None:
                     yield mine[k]  # type: ignore[misc]
@@ -416,6 +552,13 @@ class EtcdWriter:
         for key, mine_value in mine[k:]:
             if mine_value is not None:
                 yield key, mine_value
+
+    def _ask(self, start: bytes, stop: bytes | None) -> None:
+        asked = self._asked
+        if asked is not None:
+            asked.append((start, stop))
+            if len(asked) > 4 * REREAD_MAX:
+                self._asked = None
 
     # -- changing --
 
@@ -500,10 +643,18 @@ class EtcdWriter:
             result=pb.Compare.LESS,
             mod_revision=self._base.revision + 1,
         )
+        # refused: the commit key as it is, which tells the revision of the commit that came
+        # in between (the watch may not have told yet), and what this transaction read, as it
+        # is now: the run after a Conflict begins on that, one round trip as the first
+        record = pb.RequestOp(request_range=pb.RangeRequest(key=engine._commit_key))
+        reread = self._read_set()
+        again = [
+            pb.RequestOp(request_range=engine._range_request(*read, KEEP_MAX)) for read in reread
+        ]
         deadline = time.monotonic() + engine.client.retry_for
         while True:
             try:
-                answer = engine.client.txn([guard], ops)
+                answer = engine.client.txn([guard], ops, [record, *again])
                 break
             except RequestTooLarge as exc:
                 size = sum(op.ByteSize() for op in ops) >> 10
@@ -526,11 +677,85 @@ class EtcdWriter:
                 )
             time.sleep(0.05)  # not applied: send it again
         if not answer.succeeded:
+            marks = answer.responses[0].response_range.kvs if answer.responses else []
+            if marks:
+                engine._advance(marks[0].mod_revision)  # what this process knows is older
+            log.debug(
+                "commit on revision %d refused: committed at %s (%s)",
+                self._base.revision,
+                marks[0].mod_revision if marks else "?",
+                "taken over" if self._on_kept else "read afresh",
+            )
+            if reread:
+                self._keep_refused(answer.header.revision, reread, answer.responses[1:])
             raise Conflict(
                 f'store "{engine.location}": another writer committed since this transaction '
                 f"read (revision {self._base.revision})"
             )
         engine._committed(answer.header.revision)
+        self._keep_committed(answer.header.revision)
+
+    def _read_set(self) -> list[tuple[bytes, bytes | None]]:
+        """What this transaction read from the store, as ranges [start, stop) (stop None: to
+        the end) and keys (start, b""): at most REREAD_MAX requests and KEEP_MAX keys, or
+        nothing."""
+        asked = self._asked
+        if asked is None or self._asked_keys > KEEP_MAX:
+            return []
+        ranges = _merged([read for read in asked if read[1] != b""])
+        lows = [low for low, _ in ranges]
+        reads = list(ranges)
+        for key in dict.fromkeys(key for key, stop in asked if stop == b""):
+            i = bisect.bisect_right(lows, key) - 1
+            high = ranges[i][1] if i >= 0 else b""
+            if i < 0 or (high is not None and key >= high):  # not inside a range read
+                reads.append((key, b""))
+        return reads if len(reads) <= REREAD_MAX else []
+
+    def _keep_refused(
+        self,
+        revision: int,
+        reads: list[tuple[bytes, bytes | None]],
+        answers: Sequence[pb.ResponseOp],
+    ) -> None:
+        """Offer the store's state at `revision` (that of the refusal), as far as this
+        transaction read it, to the next snapshot: the run after a Conflict takes it over."""
+        skip = len(self._engine._data)
+        values: dict[bytes, bytes | None] = {}
+        covered: list[tuple[bytes, bytes | None]] = []
+        recent: list[_Read] = []
+        for (start, stop), answer in zip(reads, answers, strict=True):
+            kvs = answer.response_range.kvs
+            if stop == b"":
+                values[start] = kvs[0].value if kvs else None
+                continue
+            keys = [kv.key[skip:] for kv in kvs]
+            found = [kv.value for kv in kvs]
+            if answer.response_range.more and keys:  # a wide range: as far as it was read
+                stop = keys[-1] + b"\0"
+            values.update(zip(keys, found, strict=True))
+            covered.append((start, stop))
+            recent.append((start, stop, keys, found))
+        self._base._keep(revision, values, recent[-_RECENT:], covered)
+
+    def _keep_committed(self, revision: int) -> None:
+        """The state at `revision` is the snapshot's with this transaction's changes (the
+        guard let no other commit in between): offered to the next snapshot."""
+        base = self._base
+        values = dict(base._values)
+        for low, high in self._deleted:
+            for key in values:
+                if low <= key < high:
+                    values[key] = None
+        values.update(self._changes)
+        changed = sorted(self._changes)
+        recent = [
+            entry
+            for entry in base._recent
+            if not any(_meets(entry[0], entry[1], low, high) for low, high in self._deleted)
+            and not _holds_any(entry[0], entry[1], changed)
+        ]
+        base._keep(revision, values, recent)
 
     def _commit_record(self) -> pb.KeyValue | None:
         answer = self._engine.client.range(self._engine._commit_key)  # waits for a leader
@@ -547,7 +772,19 @@ class EtcdWriter:
         self._changes.clear()
         self._deleted.clear()
         self._lows.clear()
+        self._asked = None
         self._engine._lock.release()
+
+
+def _meets(low: bytes, high: bytes | None, start: bytes, stop: bytes) -> bool:
+    """Whether [low, high) and [start, stop) share a key (high None: to the end)."""
+    return low < stop and (high is None or start < high)
+
+
+def _holds_any(low: bytes, high: bytes | None, keys: list[bytes]) -> bool:
+    """Whether [low, high) holds any of the sorted `keys`."""
+    i = bisect.bisect_left(keys, low)
+    return i < len(keys) and (high is None or keys[i] < high)
 
 
 def _delete(key: bytes, end: bytes = b"") -> pb.RequestOp:

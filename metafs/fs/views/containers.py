@@ -89,8 +89,7 @@ class ContainersView(ObjectView[Container]):
             runtime=Runtime(self.context.default_runtime),
             spec=self.context.default_spec,
         )
-        with self.store.write() as tx:
-            Containers(tx, self.namespace).create(container)
+        self.store.update(lambda tx: Containers(tx, self.namespace).create(container))
         self.entries_changed()
 
     def rmdir(self, path: Path) -> None:
@@ -101,6 +100,5 @@ class ContainersView(ObjectView[Container]):
         if self.editor is not None:
             self.editor.delete(self.kind, path[1])
         else:
-            with self.store.write() as tx:
-                Containers(tx, self.namespace).delete(path[1])
+            self.store.update(lambda tx: Containers(tx, self.namespace).delete(path[1]))
         self.entries_changed()

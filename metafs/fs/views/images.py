@@ -102,8 +102,7 @@ class ImagesView(ObjectView[Image]):
             self._drafts[name] = Image(name, created_at=now, updated_at=now)
             self._draft_changed(name)
             return
-        with self.store.write() as tx:
-            Images(tx, self.namespace).create_draft(path[1])
+        self.store.update(lambda tx: Images(tx, self.namespace).create_draft(path[1]))
         self.entries_changed()
 
     def rmdir(self, path: Path) -> None:
@@ -118,12 +117,15 @@ class ImagesView(ObjectView[Image]):
             self.editor.delete(self.kind, path[1])
             self.entries_changed()
             return
-        with self.store.write() as tx:
+
+        def remove(tx: Txn) -> None:
             images = Images(tx, self.namespace)
             if images.exists(path[1]):
                 images.delete(path[1])
             else:
                 images.delete_draft(path[1])
+
+        self.store.update(remove)
         self.entries_changed()
 
     def rename(self, old: Path, new: Path, *, replace: bool = True) -> None:
@@ -145,8 +147,7 @@ class ImagesView(ObjectView[Image]):
                 self.editor.rename(self.kind, old[1], new[1])
                 self.entries_changed()
                 return
-            with self.store.write() as tx:
-                Images(tx, self.namespace).rename(old[1], new[1])
+            self.store.update(lambda tx: Images(tx, self.namespace).rename(old[1], new[1]))
             self.entries_changed()
             return
         super().rename(old, new, replace=replace)

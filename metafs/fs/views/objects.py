@@ -7,8 +7,10 @@
 ```
 
 Every method runs in one store transaction; every accepted change is exactly one write
-transaction. What was read is kept until the store's next commit, by any process: one `cat`
-asks for the same object three times (lookup, open, read), `grep -r` for each of its files.
+transaction (`Store.update`: run again if another process committed in between, so nothing
+but the transaction happens inside it). What was read is kept until the store's next
+commit, by any process: one `cat` asks for the same object three times (lookup, open,
+read), `grep -r` for each of its files.
 """
 
 from __future__ import annotations
@@ -200,11 +202,10 @@ class ObjectView(View, Generic[Obj]):
             else:
                 self.editor.set_field(self.kind, path[1], path[2], value)
             return
-        with self.store.write() as tx:
-            if classify(path, self) == ENTRY:
-                self.store_label(tx, path[1], path[3], value)
-            else:
-                self.store_field(tx, path[1], path[2], value)
+        if classify(path, self) == ENTRY:
+            self.store.update(lambda tx: self.store_label(tx, path[1], path[3], value))
+        else:
+            self.store.update(lambda tx: self.store_field(tx, path[1], path[2], value))
 
     def creatable(self, path: Path) -> bool:
         self.check_writable()
@@ -217,8 +218,7 @@ class ObjectView(View, Generic[Obj]):
         if self.editor is not None:
             self.editor.set_labels(self.kind, path[1], {key: value})
             return
-        with self.store.write() as tx:
-            self.store_label(tx, path[1], key, value)
+        self.store.update(lambda tx: self.store_label(tx, path[1], key, value))
 
     def remove_label(self, path: Path, key: str) -> None:
         self.check_writable()
@@ -228,11 +228,14 @@ class ObjectView(View, Generic[Obj]):
                 raise NotFound(f"label {key!r}")
             self.editor.set_labels(self.kind, path[1], {key: ""})
             return
-        with self.store.write() as tx:
+
+        def remove(tx: Txn) -> None:
             obj = self.load(tx, path[1])
             if obj is None or key not in obj.labels:
                 raise NotFound(f"label {key!r}")
             self.store_label(tx, path[1], key, "")
+
+        self.store.update(remove)
 
     def unlink(self, path: Path) -> None:
         if classify(path, self) == ENTRY:
@@ -297,17 +300,19 @@ class ObjectView(View, Generic[Obj]):
             if old != new:
                 self.editor.set_labels(self.kind, name, {old: "", new: obj.labels[old]})
             return
-        with self.store.write() as tx:
+
+        def move(tx: Txn) -> None:
             obj = self.load(tx, name)
             if obj is None or old not in obj.labels:
                 raise NotFound(f"label {old!r}")
             if new in obj.labels and not replace:
                 raise AlreadyExists(f"label {new!r}")
-            if old == new:
-                return
-            labels = {k: v for k, v in obj.labels.items() if k != old}
-            labels[new] = obj.labels[old]
-            self.store_labels(tx, name, labels)
+            if old != new:
+                labels = {k: v for k, v in obj.labels.items() if k != old}
+                labels[new] = obj.labels[old]
+                self.store_labels(tx, name, labels)
+
+        self.store.update(move)
 
     def mtime(self, name: str, obj: Image | Container, sub: Path, data: bytes) -> int:
         """The mtime of file `sub` of object `name`: the object's `updatedat` when the mount
