@@ -58,7 +58,8 @@ def one_error_line(locator: str, *args: str) -> str:
 
 
 def test_a_store_not_there_is_one_line_of_error(etcd_server: EtcdCluster):
-    assert "does not exist" in one_error_line(etcd_server.locator("never-made"), "images", "ls")
+    missing = etcd_server.locator("never-made")
+    assert one_error_line(missing, "images", "ls") == f'metafs: store "{missing}": not found'
     with EtcdClient(etcd_server.endpoints) as client:  # and it was not made
         assert client.range(b"never-made/", b"never-made0", count_only=True).count == 0
     (port,) = free_ports(1)
