@@ -94,6 +94,17 @@ def lmdb_only(reason: str) -> pytest.MarkDecorator:
     return pytest.mark.lmdb_only(reason)
 
 
+def exists(store: Where) -> bool:
+    """Whether there is a store at `store`: its directory, or its prefix on etcd."""
+    if isinstance(store, Path):
+        return store.exists()
+    try:
+        Store.open(store, readonly=True).close()
+    except NotFound:
+        return False
+    return True
+
+
 Entry = tuple[tuple[bytes, ...], bytes | None]
 
 

@@ -62,7 +62,7 @@ class Locator:
         endpoints = tuple(host for host in hosts.split(",") if host)
         for endpoint in endpoints:
             host, colon, port = endpoint.rpartition(":")
-            if not colon or not host or not port.isdigit():
+            if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise InvalidArgument(f'store "{text}": "{endpoint}" is not HOST:PORT')
         if not endpoints:
             raise InvalidArgument(f'store "{text}": no etcd endpoint')
