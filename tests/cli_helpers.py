@@ -13,8 +13,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from metafs import Bucket, Store
 from metafs.errors import NotFound
 
@@ -87,11 +85,6 @@ def space_cells(text: str, headers: list[str]) -> list[list[str]]:
 
 
 Where = Path | str  # an LMDB directory, or an etcd:// locator
-
-
-def lmdb_only(reason: str) -> pytest.MarkDecorator:
-    """Mark a test that holds only on LMDB: conftest.py skips it on etcd, for `reason`."""
-    return pytest.mark.lmdb_only(reason)
 
 
 def exists(store: Where) -> bool:

@@ -208,7 +208,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         name = item.path.name
         tier = next((t for prefix, t in TIERS.items() if name.startswith(prefix)), "store")
         item.add_marker(getattr(pytest.mark, tier))
-        marker = item.get_closest_marker("lmdb_only")
-        reason = marker.args[0] if marker else LMDB_ONLY.get(getattr(item, "originalname", ""))
+        reason = LMDB_ONLY.get(getattr(item, "originalname", ""))
         if reason and "[etcd" in item.name:
             item.add_marker(pytest.mark.skip(reason=f"LMDB only: {reason}"))
