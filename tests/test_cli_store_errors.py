@@ -194,30 +194,54 @@ def test_an_unknown_kind_of_store_is_one_line():
     one_line(run("--store", "nope://host/x", "images", "ls"), "nope://", "unknown kind of store")
 
 
-@pytest.mark.parametrize(
-    ("locator", "message"),
-    [
-        ("etcd://", "no etcd endpoint"),
-        ("etcd:///prefix", "no etcd endpoint"),
-        ("etcd://localhost/prefix", '"localhost" is not HOST:PORT'),
-        ("etcd://127.0.0.1:x", '"127.0.0.1:x" is not HOST:PORT'),
-        ("etcd://127.0.0.1:65536", '"127.0.0.1:65536" is not HOST:PORT'),
-        ("etcd://127.0.0.1:0", '"127.0.0.1:0" is not HOST:PORT'),
-        ("etcd://127.0.0.1:2379,[::1]:2379", "all IPv4 or all IPv6"),
-    ],
-)
-def test_a_wrong_etcd_locator_is_one_line(locator, message):
-    for verb in [*READS, WRITE, ["import", "x.db"]]:
-        one_line(run("--store", locator, *verb), message, "invalid argument")
+def run_together(*commands: list[str], extra_env=None) -> list[subprocess.CompletedProcess]:
+    """`run(*command)` for each command, all at the same time (each waits seconds for etcd)."""
+    environ = {**env(), **(extra_env or {})}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "metafs", *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environ,
+        )
+        for command in commands
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return results
+
+
+WRONG_LOCATORS = {
+    "etcd://": "no etcd endpoint",
+    "etcd:///prefix": "no etcd endpoint",
+    "etcd://localhost/prefix": '"localhost" is not HOST:PORT',
+    "etcd://127.0.0.1:x": '"127.0.0.1:x" is not HOST:PORT',
+    "etcd://127.0.0.1:65536": '"127.0.0.1:65536" is not HOST:PORT',
+    "etcd://127.0.0.1:0": '"127.0.0.1:0" is not HOST:PORT',
+    "etcd://127.0.0.1:2379,[::1]:2379": "all IPv4 or all IPv6",
+}
+
+
+def test_a_wrong_etcd_locator_is_one_line():
+    verbs = [*READS, WRITE, ["import", "x.db"]]  # each verb in turn: all read the locator alike
+    commands = [["--store", where, *verbs[i % 4]] for i, where in enumerate(WRONG_LOCATORS)]
+    for command, result in zip(commands, run_together(*commands), strict=True):
+        one_line(result, WRONG_LOCATORS[command[1]], "invalid argument")
 
 
 def test_an_etcd_that_does_not_answer_is_one_line_in_seconds(tmp_path, mountpoint):
     """Nothing listens on port 1 (a privileged port no test starts a member on): every kind of
     command gives up after a few seconds with one line, the mount without mounting."""
-    locator = "etcd://127.0.0.1:1/x"
-    for verb in [READS[0], WRITE, ["import", str(tmp_path / "x.db")], ["mount", str(mountpoint)]]:
-        started = time.monotonic()
-        result = run("--store", locator, *verb, extra_env={"XDG_STATE_HOME": str(tmp_path)})
+    verbs = [READS[0], WRITE, ["import", str(tmp_path / "x.db")], ["mount", str(mountpoint)]]
+    started = time.monotonic()
+    results = run_together(
+        *(["--store", "etcd://127.0.0.1:1/x", *verb] for verb in verbs),
+        extra_env={"XDG_STATE_HOME": str(tmp_path)},
+    )
+    assert time.monotonic() - started < 15
+    for result in results:
         one_line(result, "etcd 127.0.0.1:1: ", "Connection refused", ": etcd unavailable")
-        assert time.monotonic() - started < 15, verb
     assert not os.path.ismount(mountpoint)
