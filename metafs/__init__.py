@@ -6,8 +6,6 @@ one-shot `metafs` command) loads only the modules it needs.
 
 from __future__ import annotations
 
-import importlib
-
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (2 ms)
 
 __version__ = "0.1.0"
@@ -46,6 +44,8 @@ def __getattr__(name: str) -> object:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'metafs' has no attribute {name!r}")
+    import importlib  # here: its import (with warnings) costs every command otherwise
+
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import struct
 import time
-from dataclasses import dataclass
 
 from .errors import CorruptStore, InvalidArgument
+from .records import FrozenRecord
 
 # Seconds from 0001-01-01T00:00:00Z (Go's zero for MarshalBinary) to the Unix epoch.
 _GO_UNIX_OFFSET = 62135596800
@@ -129,12 +129,16 @@ SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
 RUNC_OPTIONS_TYPE_URL = "containerd.runc.v1.Options"
 
 
-@dataclass(frozen=True)
-class AnyValue:
+class AnyValue(FrozenRecord):
     """A protobuf `Any`: a type URL and the bytes of the message (JSON for the OCI spec)."""
 
+    __slots__ = ("type_url", "value")
     type_url: str
-    value: bytes = b""
+    value: bytes
+
+    def __init__(self, type_url: str, value: bytes = b"") -> None:
+        object.__setattr__(self, "type_url", type_url)
+        object.__setattr__(self, "value", value)
 
     def encode(self) -> bytes:
         url = self.type_url.encode()

@@ -2,42 +2,64 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
-
 from . import buckets as B
 from . import validation
 from .codec import SPEC_TYPE_URL, AnyValue, decode_time, now_ns
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
+from .records import Record
 from .store import Bucket, Txn
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 # ctr's default runtime, and that of containers made by `mkdir` in a mount
 DEFAULT_RUNTIME = "io.containerd.runc.v2"
 
 
-@dataclass
-class Runtime:
-    name: str = ""
-    options: AnyValue | None = None
+class Runtime(Record):
+    __slots__ = ("name", "options")
+
+    def __init__(self, name: str = "", options: AnyValue | None = None) -> None:
+        self.name = name
+        self.options = options
 
 
-@dataclass
-class Container:
-    id: str
-    labels: dict[str, str] = field(default_factory=dict)
-    image: str = ""
-    runtime: Runtime = field(default_factory=Runtime)
-    spec: AnyValue | None = None
-    snapshotter: str = ""
-    snapshot_key: str = ""
-    extensions: dict[str, AnyValue] = field(default_factory=dict)
-    created_at: int = 0  # Unix nanoseconds
-    updated_at: int = 0
+class Container(Record):
+    __slots__ = (
+        *("id", "labels", "image", "runtime", "spec", "snapshotter", "snapshot_key"),
+        *("extensions", "created_at", "updated_at"),
+    )
+
+    def __init__(
+        self,
+        id: str,
+        labels: dict[str, str] | None = None,
+        image: str = "",
+        runtime: Runtime | None = None,
+        spec: AnyValue | None = None,
+        snapshotter: str = "",
+        snapshot_key: str = "",
+        extensions: dict[str, AnyValue] | None = None,
+        created_at: int = 0,  # Unix nanoseconds
+        updated_at: int = 0,
+    ) -> None:
+        self.id = id
+        self.labels: dict[str, str] = {} if labels is None else labels
+        self.image = image
+        self.runtime = Runtime() if runtime is None else runtime
+        self.spec = spec
+        self.snapshotter = snapshotter
+        self.snapshot_key = snapshot_key
+        self.extensions: dict[str, AnyValue] = {} if extensions is None else extensions
+        self.created_at = created_at
+        self.updated_at = updated_at
 
 
 def spec_from_json(text: str | bytes) -> AnyValue:
     """An OCI runtime spec given as JSON, checked to be a JSON object, as containerd stores it."""
+    import json  # here: only a command that sets a spec needs it
+
     try:
         parsed = json.loads(text)
     except ValueError as exc:
@@ -134,7 +156,7 @@ class Containers:
         if containers.bucket(B.enc(container.id)) is not None:
             raise AlreadyExists(self._describe(container.id))
         now = now_ns()
-        container = replace(container, created_at=now, updated_at=now)
+        container = container.replace(created_at=now, updated_at=now)
         _write(containers.create_bucket(B.enc(container.id)), container)
         return container
 
@@ -148,7 +170,7 @@ class Containers:
             raise InvalidArgument(f"{self._describe('')}: must specify a container id")
         bucket = self._bucket(container.id)
         current = _read(container.id, bucket)
-        updated = replace(current, labels=dict(current.labels), extensions=dict(current.extensions))
+        updated = current.replace(labels=dict(current.labels), extensions=dict(current.extensions))
         if not fieldpaths:
             fieldpaths = ("labels", "spec", "extensions", "image", "snapshotkey")
             for what, old, new in (

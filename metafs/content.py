@@ -9,31 +9,50 @@ garbage collector honours and removes them, but nothing here writes them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-
 from . import buckets as B
 from . import validation
 from .codec import decode_time, now_ns, put_varint, read_varint
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
+from .records import Record
 from .store import Bucket, Txn
 
-
-@dataclass
-class Blob:
-    digest: str
-    size: int = 0
-    labels: dict[str, str] = field(default_factory=dict)
-    created_at: int = 0  # Unix nanoseconds
-    updated_at: int = 0
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
-@dataclass
-class Ingest:
-    ref: str
-    backend_ref: str = ""  # the content store's name for the upload, "<namespace>/<n>/<ref>"
-    expected: str = ""  # the digest the upload is expected to have, if known
-    expires_at: int | None = None  # Unix nanoseconds
+class Blob(Record):
+    __slots__ = ("digest", "size", "labels", "created_at", "updated_at")
+
+    def __init__(
+        self,
+        digest: str,
+        size: int = 0,
+        labels: dict[str, str] | None = None,
+        created_at: int = 0,  # Unix nanoseconds
+        updated_at: int = 0,
+    ) -> None:
+        self.digest = digest
+        self.size = size
+        self.labels: dict[str, str] = {} if labels is None else labels
+        self.created_at = created_at
+        self.updated_at = updated_at
+
+
+class Ingest(Record):
+    __slots__ = ("ref", "backend_ref", "expected", "expires_at")
+
+    def __init__(
+        self,
+        ref: str,
+        backend_ref: str = "",  # the content store's name for the upload, "<namespace>/<n>/<ref>"
+        expected: str = "",  # the digest the upload is expected to have, if known
+        expires_at: int | None = None,  # Unix nanoseconds
+    ) -> None:
+        self.ref = ref
+        self.backend_ref = backend_ref
+        self.expected = expected
+        self.expires_at = expires_at
 
 
 def is_digest(text: str) -> bool:

@@ -24,14 +24,22 @@ a `Fields` (after containerd's adaptors), and `parse` checks every field path ag
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Generic, TypeVar
-
 from .errors import InvalidArgument
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Generic, TypeVar
+
+    T = TypeVar("T")
+else:  # every `ls` command defines its Fields: no typing (2 ms) for that
+
+    class Generic:
+        def __class_getitem__(cls, item: object) -> type:
+            return object
+
+    T = None
 
 _EOF = "EOF"
 _ILLEGAL = "ILLEGAL"
@@ -45,7 +53,6 @@ _QUOTES = '"/|'
 _OPERATORS = ("==", "!=", "~=")
 
 
-@dataclass(frozen=True)
 class Fields(Generic[T]):
     """The field paths a filter may use on one kind of object.
 
@@ -54,22 +61,39 @@ class Fields(Generic[T]):
     map, addressed by the rest of the path joined with dots (`labels."a.b"` = `labels.a.b`).
     """
 
-    kind: str
-    scalars: Mapping[str, Callable[[T], str]]
-    maps: Mapping[str, Callable[[T], Mapping[str, str]]] = field(default_factory=dict)
+    __slots__ = ("kind", "scalars", "maps")
+
+    def __init__(
+        self,
+        kind: str,
+        scalars: Mapping[str, Callable[[T], str]],
+        maps: Mapping[str, Callable[[T], Mapping[str, str]]] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.scalars = scalars
+        self.maps: Mapping[str, Callable[[T], Mapping[str, str]]] = maps or {}
 
     def describe(self) -> str:
         names = list(self.scalars) + [f"{name}.KEY" for name in self.maps]
         return ", ".join(names)
 
 
-@dataclass(frozen=True)
 class Selector(Generic[T]):
-    fieldpath: tuple[str, ...]
-    operator: str  # "" tests presence
-    value: str
-    get: Callable[[T], tuple[str, bool]]
-    regex: re.Pattern[str] | None = None
+    __slots__ = ("fieldpath", "operator", "value", "get", "regex")
+
+    def __init__(
+        self,
+        fieldpath: tuple[str, ...],
+        operator: str,  # "" tests presence
+        value: str,
+        get: Callable[[T], tuple[str, bool]],
+        regex: re.Pattern[str] | None = None,
+    ) -> None:
+        self.fieldpath = fieldpath
+        self.operator = operator
+        self.value = value
+        self.get = get
+        self.regex = regex
 
     def match(self, obj: T) -> bool:
         value, present = self.get(obj)
@@ -83,12 +107,14 @@ class Selector(Generic[T]):
         return self.regex.search(value) is not None
 
 
-@dataclass(frozen=True)
 class Filter(Generic[T]):
     """Any of `alternatives` matches; an alternative matches when all its selectors do.
     No alternatives at all matches everything."""
 
-    alternatives: tuple[tuple[Selector[T], ...], ...]
+    __slots__ = ("alternatives",)
+
+    def __init__(self, alternatives: tuple[tuple[Selector[T], ...], ...]) -> None:
+        self.alternatives = alternatives
 
     def match(self, obj: T) -> bool:
         if not self.alternatives:
@@ -242,6 +268,8 @@ class _Parser(Generic[T]):
         value = self.value()
         regex = None
         if text == "~=":
+            import re  # here: only a ~= filter needs it
+
             try:
                 regex = re.compile(value)
             except re.error as exc:

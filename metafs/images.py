@@ -9,25 +9,35 @@ transaction that completes its target (digest, media type and size all valid).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
-
 from . import buckets as B
 from . import validation
 from .codec import decode_time, now_ns, put_varint, read_varint
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
+from .records import Record
 from .store import Bucket, Txn
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 TARGET_FIELDS = ("digest", "mediatype", "size")
 _INT64_MAX = (1 << 63) - 1
 
 
-@dataclass
-class Descriptor:
-    media_type: str = ""
-    digest: str = ""
-    size: int = 0
-    annotations: dict[str, str] = field(default_factory=dict)
+class Descriptor(Record):
+    __slots__ = ("media_type", "digest", "size", "annotations")
+
+    def __init__(
+        self,
+        media_type: str = "",
+        digest: str = "",
+        size: int = 0,
+        annotations: dict[str, str] | None = None,
+    ) -> None:
+        self.media_type = media_type
+        self.digest = digest
+        self.size = size
+        self.annotations: dict[str, str] = {} if annotations is None else annotations
 
     def missing(self) -> list[str]:
         """The target fields not yet set (for drafts)."""
@@ -35,13 +45,22 @@ class Descriptor:
         return [name for name in TARGET_FIELDS if not have[name]]
 
 
-@dataclass
-class Image:
-    name: str
-    target: Descriptor = field(default_factory=Descriptor)
-    labels: dict[str, str] = field(default_factory=dict)
-    created_at: int = 0  # Unix nanoseconds
-    updated_at: int = 0
+class Image(Record):
+    __slots__ = ("name", "target", "labels", "created_at", "updated_at")
+
+    def __init__(
+        self,
+        name: str,
+        target: Descriptor | None = None,
+        labels: dict[str, str] | None = None,
+        created_at: int = 0,  # Unix nanoseconds
+        updated_at: int = 0,
+    ) -> None:
+        self.name = name
+        self.target = Descriptor() if target is None else target
+        self.labels: dict[str, str] = {} if labels is None else labels
+        self.created_at = created_at
+        self.updated_at = updated_at
 
 
 def validate(image: Image) -> None:
@@ -138,7 +157,7 @@ class Images:
         if images.bucket(B.enc(image.name)) is not None or self.is_draft(image.name):
             raise AlreadyExists(self._describe(image.name))
         now = now_ns()
-        image = replace(image, created_at=now, updated_at=now)
+        image = image.replace(created_at=now, updated_at=now)
         _write(images.create_bucket(B.enc(image.name)), image)
         return image
 
@@ -150,8 +169,8 @@ class Images:
         bucket = self._bucket(image.name)
         current = _read(image.name, bucket)
         if fieldpaths:
-            updated = replace(current, labels=dict(current.labels))
-            updated.target = replace(current.target, annotations=dict(current.target.annotations))
+            updated = current.replace(labels=dict(current.labels))
+            updated.target = current.target.replace(annotations=dict(current.target.annotations))
             for path in fieldpaths:
                 if path.startswith("labels."):
                     key = path[len("labels.") :]
@@ -164,15 +183,15 @@ class Images:
                 elif path == "annotations":
                     updated.target.annotations = dict(image.target.annotations)
                 elif path == "target":  # the whole descriptor, annotations too, as containerd
-                    updated.target = replace(
-                        image.target, annotations=dict(image.target.annotations)
+                    updated.target = image.target.replace(
+                        annotations=dict(image.target.annotations)
                     )
                 else:
                     raise InvalidArgument(
                         f'cannot update "{path}" field on {self._describe(image.name)}'
                     )
         else:
-            updated = replace(image)
+            updated = image.replace()
         self._validate(updated)
         updated.created_at = current.created_at
         updated.updated_at = now_ns()
@@ -189,7 +208,7 @@ class Images:
         if self.exists(name):
             return self.update(Image(name, target), "target")
         if self.is_draft(name):
-            return self._promote(replace(self.draft(name), target=target))
+            return self._promote(self.draft(name).replace(target=target))
         return self.create(Image(name, target))
 
     def set_label(self, name: str, key: str, value: str) -> Image:
@@ -199,7 +218,7 @@ class Images:
         if self.is_draft(name):
             draft = self.draft(name)
             draft.labels[key] = value
-            return self._write_draft(replace(draft, updated_at=now_ns()))
+            return self._write_draft(draft.replace(updated_at=now_ns()))
         return self.update(Image(name, labels={key: value}), f"labels.{key}")
 
     def set_labels(self, name: str, labels: dict[str, str]) -> Image:
@@ -207,7 +226,7 @@ class Images:
         if self.is_draft(name):
             draft = self.draft(name)
             draft.labels = dict(labels)
-            return self._write_draft(replace(draft, updated_at=now_ns()))
+            return self._write_draft(draft.replace(updated_at=now_ns()))
         return self.update(Image(name, labels=labels), "labels")
 
     def delete(self, name: str) -> None:
@@ -227,10 +246,10 @@ class Images:
         if self.exists(new) or self.is_draft(new):
             raise AlreadyExists(self._describe(new))
         if self.is_draft(old):
-            draft = replace(self.draft(old), name=new, updated_at=now_ns())
+            draft = self.draft(old).replace(name=new, updated_at=now_ns())
             self.delete_draft(old)
             return self._write_draft(draft)
-        image = replace(self.get(old), name=new, updated_at=now_ns())
+        image = self.get(old).replace(name=new, updated_at=now_ns())
         self.delete(old)
         images = self._images()
         assert images is not None
@@ -286,7 +305,7 @@ class Images:
             validate_target_field(field_name, value)
         is_draft = self.is_draft(name)
         image = self.draft(name) if is_draft else self.get(name)
-        target = replace(image.target)
+        target = image.target.replace()
         if field_name == "digest":
             target.digest = str(value)
         elif field_name == "mediatype":
@@ -297,7 +316,7 @@ class Images:
             return self.update(Image(name, target), "target")
         image.target = target
         if target.missing():
-            return self._write_draft(replace(image, updated_at=now_ns()))
+            return self._write_draft(image.replace(updated_at=now_ns()))
         return self._promote(image)
 
     def _promote(self, draft: Image) -> Image:
@@ -305,7 +324,7 @@ class Images:
         self._validate(draft)
         images = B.create_namespace(self.tx, self.namespace).create_bucket_if_not_exists(B.IMAGES)
         self.delete_draft(draft.name)
-        image = replace(draft, updated_at=now_ns())
+        image = draft.replace(updated_at=now_ns())
         _write(images.create_bucket(B.enc(image.name)), image)
         return image
 

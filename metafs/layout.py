@@ -23,12 +23,12 @@ bucket's key range with one forward scan.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
-
 from .errors import CorruptStore
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
     from .engines import Reader
 
 BUCKET = 0x01

@@ -9,23 +9,30 @@ the listed resources, not what their labels reference.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from . import buckets as B
 from . import validation
 from .codec import encode_time, format_time, now_ns
 from .errors import AlreadyExists, InvalidArgument, NotFound, describe
 from .gclabels import LABEL_EXPIRE, LABEL_FLAT, parse_expiry
+from .records import FrozenRecord, Record
 from .store import Bucket, Txn
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
-@dataclass(frozen=True)
-class LeaseResource:
+
+class LeaseResource(FrozenRecord):
     """A resource a lease holds, named as containerd's lease API names it."""
 
+    __slots__ = ("id", "type")
     id: str  # a digest, an ingest ref or a snapshot key
     type: str  # "content", "ingests" or "snapshots/<snapshotter>"
+
+    def __init__(self, id: str, type: str) -> None:
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "type", type)
 
     @classmethod
     def content(cls, digest: str) -> LeaseResource:
@@ -59,12 +66,20 @@ class LeaseResource:
         return tuple(B.enc(part) for part in parts)
 
 
-@dataclass
-class Lease:
-    id: str
-    labels: dict[str, str] = field(default_factory=dict)
-    created_at: int = 0  # Unix nanoseconds
-    resources: list[LeaseResource] = field(default_factory=list)
+class Lease(Record):
+    __slots__ = ("id", "labels", "created_at", "resources")
+
+    def __init__(
+        self,
+        id: str,
+        labels: dict[str, str] | None = None,
+        created_at: int = 0,  # Unix nanoseconds
+        resources: list[LeaseResource] | None = None,
+    ) -> None:
+        self.id = id
+        self.labels: dict[str, str] = {} if labels is None else labels
+        self.created_at = created_at
+        self.resources: list[LeaseResource] = [] if resources is None else resources
 
     @property
     def expires_at(self) -> int | None:

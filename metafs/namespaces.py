@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from . import buckets as B
 from . import validation
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, describe
 from .store import Bucket, Txn
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # What makes a namespace non-empty for Delete, as containerd checks it (snapshots are checked
 # per snapshotter below, and metafs adds its own image drafts).

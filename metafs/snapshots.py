@@ -8,26 +8,43 @@ snapshot is active, committed or a view is known only to the snapshotter, not to
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-
 from . import buckets as B
 from . import validation
 from .codec import now_ns, put_varint, read_varint
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from .records import Record
 from .store import Bucket, Txn
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
-@dataclass
-class Snapshot:
-    snapshotter: str
-    key: str
-    name: str = ""  # the backend's name, "<namespace>/<n>/<key>"
-    parent: str = ""
-    children: list[str] = field(default_factory=list)
-    labels: dict[str, str] = field(default_factory=dict)
-    created_at: int = 0  # Unix nanoseconds
-    updated_at: int = 0
+
+class Snapshot(Record):
+    __slots__ = (
+        *("snapshotter", "key", "name", "parent", "children", "labels"),
+        *("created_at", "updated_at"),
+    )
+
+    def __init__(
+        self,
+        snapshotter: str,
+        key: str,
+        name: str = "",  # the backend's name, "<namespace>/<n>/<key>"
+        parent: str = "",
+        children: list[str] | None = None,
+        labels: dict[str, str] | None = None,
+        created_at: int = 0,  # Unix nanoseconds
+        updated_at: int = 0,
+    ) -> None:
+        self.snapshotter = snapshotter
+        self.key = key
+        self.name = name
+        self.parent = parent
+        self.children: list[str] = [] if children is None else children
+        self.labels: dict[str, str] = {} if labels is None else labels
+        self.created_at = created_at
+        self.updated_at = updated_at
 
 
 def validate_snapshotter(snapshotter: str) -> str:

@@ -12,14 +12,19 @@ the snapshots, the single writer and the atomic commit. Nothing here knows which
 
 from __future__ import annotations
 
+import _thread as threading  # threading's get_ident, without threading's imports (2 ms)
 import os
-import threading
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
 
 from . import layout
-from .engines import Engine, Reader, Writer, open_engine
+from .contexts import contextmanager  # contextlib's, without its imports
+from .engines import open_engine
 from .errors import AlreadyExists, InvalidArgument, NotFound
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable, Iterator
+
+    from .engines import Engine, Reader, Writer
 
 
 class Store:

@@ -18,11 +18,11 @@ than store megabytes in a name.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-
 from .errors import InvalidArgument
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 IDENTIFIER_MAX = 76
 LABEL_MAX = 4096
@@ -59,9 +59,26 @@ _TEXT_MAX = {
     ),
 }
 
-_IDENTIFIER = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
+# Checked with str methods, not `re` (its import is most of a one-shot command's budget).
+IDENTIFIER_PATTERN = r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*"
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_SEPARATORS = "._-"
 _DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
-_HEX = re.compile(r"[a-f0-9]+")
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_identifier(value: str) -> bool:
+    """Whether `value` matches IDENTIFIER_PATTERN as a whole: runs of ASCII letters and
+    digits, separated by single '.', '_' or '-'."""
+    previous_separated = True  # the start counts as a separator: no separator may come first
+    for ch in value:
+        if ch in _ALNUM:
+            previous_separated = False
+        elif ch in _SEPARATORS and not previous_separated:
+            previous_separated = True
+        else:
+            return False
+    return not previous_separated  # non-empty, and no separator last
 
 
 def identifier(value: str, what: str = "identifier") -> str:
@@ -70,9 +87,9 @@ def identifier(value: str, what: str = "identifier") -> str:
         raise InvalidArgument(f"{what} must not be empty")
     if len(value) > IDENTIFIER_MAX:
         raise InvalidArgument(f'{what} "{value}" is longer than {IDENTIFIER_MAX} characters')
-    if not _IDENTIFIER.fullmatch(value):
+    if not is_identifier(value):
         raise InvalidArgument(
-            f'{what} "{value}" must match {_IDENTIFIER.pattern} '
+            f'{what} "{value}" must match {IDENTIFIER_PATTERN} '
             "(letters and digits, separated by single '.', '_' or '-')"
         )
     return value
@@ -135,18 +152,26 @@ def digest(value: str) -> str:
     length = _DIGEST_HEX.get(algorithm)
     if length is None:
         raise InvalidArgument(f'digest "{value}": unsupported algorithm "{algorithm}"')
-    if len(hex_part) != length or not _HEX.fullmatch(hex_part):
+    if len(hex_part) != length or not _HEX.issuperset(hex_part):
         raise InvalidArgument(
             f'digest "{value}": {algorithm} needs {length} lowercase hex characters'
         )
     return value
 
 
-@contextmanager
-def naming(what: str) -> Iterator[None]:
+class naming:  # noqa: N801  (used as a function: `with naming(what):`)
     """Prefix the message of an InvalidArgument raised inside with the object it concerns
-    (`image "x" in namespace "default": ...`), as every error message names its object."""
-    try:
-        yield
-    except InvalidArgument as exc:
-        raise InvalidArgument(f"{what}: {exc.message}") from exc
+    (`image "x" in namespace "default": ...`), as every error message names its object.
+    A class, not a contextlib.contextmanager: contextlib's import costs a one-shot command."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        if isinstance(exc, InvalidArgument):
+            raise InvalidArgument(f"{self.what}: {exc.message}") from exc

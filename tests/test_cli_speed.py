@@ -1,5 +1,6 @@
 """One-shot commands load only what they use (scripts call metafs in loops, and imports were
-most of a call's time: scripts/bench_cli measures it against `python -c pass`)."""
+most of a call's time: scripts/bench_cli measures it against `python -c pass`). Not timed:
+these check which modules a command loads, so that the win does not silently erode."""
 
 from __future__ import annotations
 
@@ -17,6 +18,26 @@ WATCH = (
     *("json", "pyfuse3", "trio", "hypothesis", "grpc", "google.protobuf"),
     *("hashlib", "ctypes", "shutil", "datetime"),
 )
+# what a read verb must not load: each costs 1-10 ms of a call that may take about 17
+# (docs/performance.md); valid command lines are parsed without argparse (metafs/cli/matcher.py)
+FORBIDDEN = (
+    *("argparse", "re", "typing", "dataclasses", "inspect", "pathlib", "enum", "gettext"),
+    *("locale", "json", "collections", "functools", "contextlib", "threading", "importlib"),
+    *("runpy", "ast", "tokenize", "datetime", "fractions", "base64", "shutil"),
+)
+READ_VERBS = [
+    ("images", "ls", "-q"),
+    ("images", "ls"),
+    ("containers", "ls", "-q"),
+    ("containers", "ls"),
+    ("snapshots", "ls"),
+    ("content", "ls", "-q"),
+    ("content", "ls"),
+    ("leases", "ls", "-q"),
+    ("leases", "ls"),
+    ("namespaces", "ls", "-q"),
+    ("namespaces", "ls"),
+]
 PROBE = """\
 import sys
 {setup}
@@ -84,6 +105,44 @@ def test_a_store_command_loads_no_other_engine(tmp_path, command):
     assert {m for m in modules if m.startswith("metafs.engines.")} == {"metafs.engines.lmdb"}
     heavy = ("metafs.etcd", "metafs.live.", "metafs.fs", "grpc", "google.protobuf", "pyfuse3")
     assert not {m for m in modules if m.startswith(heavy)}
+
+
+def modules_at_exit(argv: list[str]) -> set[str]:
+    """Every module loaded once `metafs ARGV` ran as the console script runs it, in a Python
+    without site (whose .pth files may load modules at every start)."""
+    environ = env()
+    environ["PYTHONPATH"] = os.pathsep.join([environ["PYTHONPATH"], *site.getsitepackages()])
+    probe = (
+        "import sys\nfrom metafs.cli import main\n"
+        f"status = main({argv!r})\n"
+        "sys.stderr.write(' '.join(sorted(sys.modules)) + '\\n')\nsys.exit(status)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", probe], capture_output=True, text=True, env=environ
+    )
+    assert done.returncode == 0, done.stderr
+    return set(done.stderr.splitlines()[-1].split())
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    store = tmp_path_factory.mktemp("speed") / "store"
+    ok(store, "import", "-q", str(META_DB))
+    return str(store)
+
+
+@pytest.mark.parametrize("command", READ_VERBS, ids=" ".join)
+def test_a_read_verb_loads_none_of_the_slow_modules(small_store, command):
+    modules = modules_at_exit(["--store", small_store, *command])
+    assert "metafs.cli.matcher" in modules
+    assert not {m.split(".")[0] for m in modules} & set(FORBIDDEN)
+
+
+def test_a_filter_loads_the_filter_parser_only_then(small_store):
+    """A regex filter needs re; the guard above is for what every call pays."""
+    modules = modules_at_exit(["--store", small_store, "images", "ls", "-q", "name~=^docker"])
+    assert "re" in modules
+    assert not {"argparse", "typing", "dataclasses"} & modules
 
 
 def test_help_still_lists_every_command(tmp_path):

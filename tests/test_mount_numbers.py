@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 
 from mount_helpers import NS, drop_kernel_caches, make_image, while_kernel_holds
 
@@ -63,7 +62,7 @@ def test_numbers_stay_coherent_through_random_changes(mount_factory):
                     images.put(f"other-{made}:1", target)
             elif step == 7:
                 name = rng.choice(sorted(images.names()))
-                images.update(replace(images.get(name), labels={"k": "x"}), "labels.k")
+                images.update(images.get(name).replace(labels={"k": "x"}), "labels.k")
             else:
                 images.delete(rng.choice(sorted(images.names())))
         return ":"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-from dataclasses import replace
 
 import pytest
 from mount_helpers import (
@@ -213,7 +212,7 @@ def test_listed_entries_keep_their_numbers_past_max_nodes(mount_factory):
     def other_commit():
         with store.write() as tx:
             images = Images(tx, NS)
-            images.update(replace(images.get("list-200:1"), labels={"k": "other"}), "labels.k")
+            images.update(images.get("list-200:1").replace(labels={"k": "other"}), "labels.k")
 
     for commit in (
         lambda: mnt.sh("echo w > images/list-007:1/labels/k && cat images/list-123:1/labels/k"),

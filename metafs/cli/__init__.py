@@ -2,19 +2,23 @@
 
 Each command group lives in its own module with a `register(subparsers)` function. A one-shot
 command imports only the module of its group (scripts call metafs in loops: the imports are
-most of a call's time); `metafs --help` and usage errors import them all.
+most of a call's time), and a valid command line is parsed without argparse, by `matcher`
+from a table read off these parsers (`grammar`, made by scripts/grammar); `metafs --help` and
+usage errors build the argparse parsers, of all groups.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import os
 import sys
 
 from .. import __version__, validation
 from ..errors import MetafsError
 from . import common, live
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    import argparse
 
 # module -> the commands (with aliases) it registers, in the order --help lists them
 GROUPS = {
@@ -38,7 +42,11 @@ OWN_OPTIONS = {"mount": GLOBAL_OPTIONS, "import": ("--namespace",)}
 
 def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The whole parser, or, when `argv` names a command, only that command's group."""
-    top = common.Parser(
+    import importlib
+
+    from .argparser import Parser
+
+    top = Parser(
         prog="metafs",
         description="containerd's container metadata on LMDB: a FUSE view and a ctr-like CLI.",
         epilog="Exit status: 0 done (images rm and content rm skip what does not exist with a "
@@ -133,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:
             return _broken_pipe()
     argv = hoist_global_options(argv)
-    args = parser(argv).parse_args(argv)
+    from .matcher import match
+
+    args = match(argv)
+    if args is None:  # help, a usage error, or a form the matcher leaves to argparse
+        args = parser(argv).parse_args(argv)
     live.resolve(args)
     try:
         validation.identifier(args.namespace, "namespace")

@@ -2,52 +2,36 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import NoReturn
 
 from ..store import Store
 
-
-class Parser(argparse.ArgumentParser):
-    """argparse, with usage errors as one line on stderr (`metafs: ...`), exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        where = self.prog.removeprefix("metafs").strip()
-        prefix = f"metafs: {where}: " if where else "metafs: "
-        self.exit(2, f"{prefix}{message} (see '{self.prog} --help')\n")
-
-    def _get_formatter(self) -> argparse.HelpFormatter:
-        # argparse makes one for every add_argument, and without a width it imports shutil
-        # (with bz2, lzma, fnmatch: 2 ms) for shutil.get_terminal_size
-        make: Callable[..., argparse.HelpFormatter] = self.formatter_class  # all take a width
-        return make(prog=self.prog, width=help_width())
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
 
 
-def help_width() -> int:
-    """The width argparse gives help without a `width`: the terminal's (`$COLUMNS`, else
-    stdout's, else 80 columns) less 2, as `shutil.get_terminal_size` finds it."""
-    try:
-        columns = int(os.environ.get("COLUMNS", ""))
-    except ValueError:
-        columns = 0
-    if columns <= 0 and sys.__stdout__ is not None:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
-        except (ValueError, OSError):  # stdout closed, detached, or not a terminal
-            columns = 0
-    return (columns or 80) - 2
+class Computed(str):
+    """A default computed from the environment when the parser is built: the grammar table
+    (scripts/grammar) records the function that computes it (`source`), not the value."""
+
+    source = ""
 
 
-def default_store_path() -> Path:
+def computed(func: Callable[[], str]) -> str:
+    """`func()`, marked as computed (see Computed)."""
+    value = Computed(func())
+    value.source = f"{func.__module__}:{func.__qualname__}"
+    return value
+
+
+def default_store_path() -> str:
     """`$METAFS_STORE`, else the per-user data directory (`$XDG_DATA_HOME/metafs`)."""
     if env := os.environ.get("METAFS_STORE"):
-        return Path(env)
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "metafs"
+        return env
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local/share")
+    return os.path.join(data, "metafs")
 
 
 def default_namespace() -> str:
@@ -67,7 +51,7 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-n",
         "--namespace",
-        default=default_namespace(),
+        default=computed(default_namespace),
         help="namespace (default: $METAFS_NAMESPACE, else $CONTAINERD_NAMESPACE as ctr, "
         "else 'default')",
     )
@@ -80,7 +64,7 @@ def store_locator(args: argparse.Namespace) -> str:
     if getattr(args, "containerd", False):  # a live node's metadata (docs/live.md)
         return f"containerd://{os.path.abspath(args.root)}"
     # $METAFS_STORE as given: default_store_path()'s Path would fold etcd:// into etcd:/
-    where = args.store or os.environ.get("METAFS_STORE") or str(default_store_path())
+    where = args.store or os.environ.get("METAFS_STORE") or default_store_path()
     if "://" in where:
         return where
     return os.path.abspath(where)

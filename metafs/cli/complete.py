@@ -126,7 +126,7 @@ def _names(kind: str, position: int, state: _State) -> list[str]:
         return []
     kinds = kind.split(", ")
     kind = kinds[min(position, len(kinds) - 1)]
-    store_dir = Path(state["store"]) if state["store"] else default_store_path()
+    store_dir = Path(state["store"] or default_store_path())
     if not (store_dir / "data.mdb").exists():
         return []
     namespace = state["namespace"] or default_namespace()

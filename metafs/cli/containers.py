@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-import base64
-import json
 import sys
 
 from .. import filters
 from ..codec import RUNC_OPTIONS_TYPE_URL, AnyValue, format_time, now_ns, put_uvarint
 from ..containers import Container, Containers, Runtime, spec_from_json
 from ..errors import InvalidArgument
-from ..gc import LABEL_ROOT
+from ..gclabels import LABEL_ROOT
 from ..images import Images
 from ..snapshots import Snapshots
 from ..store import Txn
-from .common import open_store, parse_labels
+from .common import computed, open_store, parse_labels
 from .formats import (
     add_format_option,
     emit,
@@ -48,6 +45,10 @@ FIELDS: filters.Fields[Container] = filters.Fields(
     },
     {"labels": lambda c: c.labels},
 )
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    import argparse
 
 CREATE_DESCRIPTION = """\
 Record a new container ID made from IMAGE, as `ctr containers create` would, but as
@@ -83,6 +84,8 @@ or remove the pin and let the next collection decide:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    import argparse  # here: a valid one-shot command line is parsed without it
+
     group = sub.add_parser(
         "containers",
         aliases=["container", "c"],
@@ -132,7 +135,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     create.add_argument(
         "--snapshotter",
-        default=default_snapshotter(),
+        default=computed(default_snapshotter),
         help="snapshotter name (default: $CONTAINERD_SNAPSHOTTER, else overlayfs)",
     )
     create.add_argument("--snapshot-key", metavar="KEY", help="snapshot key (default: ID)")
@@ -180,11 +183,15 @@ def _any_json(value: AnyValue | None) -> dict[str, str] | None:
     if value.type_url:
         out["type_url"] = value.type_url
     if value.value:
+        import base64  # here: only JSON output needs it
+
         out["value"] = base64.b64encode(value.value).decode()
     return out
 
 
 def _decoded_spec(spec: AnyValue) -> object:
+    import json  # here: only JSON output needs it
+
     try:
         return json.loads(spec.value)
     except ValueError:

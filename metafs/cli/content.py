@@ -7,8 +7,6 @@ counterpart.
 
 from __future__ import annotations
 
-import argparse
-
 from .. import filters, validation
 from ..codec import now_ns
 from ..content import Blob, Content
@@ -40,6 +38,10 @@ FIELDS: filters.Fields[Blob] = filters.Fields(
     {"labels": lambda b: b.labels},
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    import argparse
+
 RM_DESCRIPTION = """\
 Remove the blob records and print each digest removed, as ctr. A DIGEST that is not a valid
 digest is refused and nothing is removed; one that has no record gets a warning on stderr and
@@ -52,6 +54,8 @@ without record, as in containerd."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    import argparse  # here: a valid one-shot command line is parsed without it
+
     group = sub.add_parser(
         "content",
         help="list, remove and label content blob records",

@@ -6,14 +6,20 @@ Everything goes to stdout as UTF-8 with surrogate escapes, so names that are not
 
 from __future__ import annotations
 
-import argparse
 import os
-import re
 import sys
-from collections.abc import Mapping
-from typing import TypeVar
+import time
 
 from ..codec import format_time
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    import argparse
+    import re
+    from collections.abc import Mapping
+    from typing import TypeVar
+
+    _V = TypeVar("_V")
 
 _NS = 1_000_000_000
 
@@ -75,9 +81,6 @@ def emit_labels(labels: Mapping[str, str]) -> None:
     emit(",".join(sorted_labels(labels)) + "\n")
 
 
-_V = TypeVar("_V")
-
-
 def sorted_map(values: Mapping[str, _V]) -> dict[str, _V]:
     """A map in the key order Go's encoding/json writes (bytewise)."""
     return {k: values[k] for k in sorted(values, key=_bytes_key)}
@@ -132,18 +135,16 @@ def human_duration(ns: int) -> str:
 
 
 def local_rfc3339(unix_ns: int) -> str:
-    """Go's `t.Local().Format(time.RFC3339)`: whole seconds, local offset, `Z` for UTC."""
-    import datetime  # here: a one-shot -q or json need not load it
-
-    moment = datetime.datetime.fromtimestamp(unix_ns // _NS).astimezone()
-    offset = moment.utcoffset()
-    minutes = int(offset.total_seconds()) // 60 if offset else 0
+    """Go's `t.Local().Format(time.RFC3339)`: whole seconds, local offset, `Z` for UTC. With
+    time.localtime, as datetime's astimezone() finds the offset, without importing datetime."""
+    moment = time.localtime(unix_ns // _NS)
+    minutes = moment.tm_gmtoff // 60
     if minutes == 0:
         zone = "Z"
     else:
         sign = "-" if minutes < 0 else "+"
         zone = f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + zone
+    return time.strftime("%Y-%m-%dT%H:%M:%S", moment) + zone
 
 
 def rfc3339(unix_ns: int) -> str:
@@ -155,7 +156,7 @@ def rfc3339(unix_ns: int) -> str:
 _GO_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
 _GO_ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
 _GO_ESCAPES.update({c: "\\ufffd" for c in range(0xDC80, 0xDD00)})  # bytes that are not UTF-8
-_PY_SHORT_ESCAPES = re.compile(r"\\([\\bf])")
+_PY_SHORT_ESCAPES = r"\\([\\bf])"
 
 
 def _go_short_escape(match: re.Match[str]) -> str:
@@ -164,7 +165,9 @@ def _go_short_escape(match: re.Match[str]) -> str:
 
 def _go_escapes(text: str) -> str:
     if "\\" in text:
-        text = _PY_SHORT_ESCAPES.sub(_go_short_escape, text)
+        import re  # here: only JSON output needs it
+
+        text = re.sub(_PY_SHORT_ESCAPES, _go_short_escape, text)
     return text.translate(_GO_ESCAPES)
 
 

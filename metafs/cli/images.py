@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 from .. import filters
 from ..errors import AlreadyExists
 from ..images import Descriptor, Image, Images
@@ -39,6 +37,10 @@ FIELDS: filters.Fields[Image] = filters.Fields(
     },
     {"labels": lambda i: i.labels, "annotations": lambda i: i.target.annotations},
 )
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    import argparse
 
 LS_DESCRIPTION = """\
 List the images of the namespace in ctr's columns: REF TYPE DIGEST SIZE PLATFORMS LABELS.

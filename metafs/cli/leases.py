@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-import base64
 import os
-import re
-from fractions import Fraction
 
 from .. import filters
 from ..codec import now_ns
@@ -20,6 +16,10 @@ from .tables import tabwrite
 FIELDS: filters.Fields[Lease] = filters.Fields(
     "leases", {"id": lambda lease: lease.id}, {"labels": lambda lease: lease.labels}
 )
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    import argparse
 
 CREATE_DESCRIPTION = f"""\
 Create a lease and print its id, as ctr. Labels are KEY=VALUE, and KEY alone means KEY=true
@@ -46,17 +46,20 @@ _UNITS = {
     "m": 60_000_000_000,
     "h": 3_600_000_000_000,
 }
-_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(" + "|".join(_UNITS) + ")")
+_DURATION_PART = r"(\d+\.?\d*|\.\d+)(" + "|".join(_UNITS) + ")"
 
 
 def parse_duration(text: str, what: str) -> int:
     """Go's time.ParseDuration ("24h", "1h30m", "1.5h", "90s", "0"), in nanoseconds."""
+    import re  # here: only leases create needs them
+    from fractions import Fraction
+
     body = text[1:] if text[:1] in ("+", "-") else text
     if body == "0":
         return 0
     total, pos = Fraction(0), 0
     while pos < len(body):
-        part = _DURATION_PART.match(body, pos)
+        part = re.compile(_DURATION_PART).match(body, pos)
         if part is None:
             break
         total += Fraction(part.group(1)) * _UNITS[part.group(2)]
@@ -71,10 +74,14 @@ def parse_duration(text: str, what: str) -> int:
 
 def random_id() -> str:
     """A lease id as containerd's WithRandomID makes one: `<nanoseconds>-<4 base64url chars>`."""
+    import base64  # here: only leases create needs it
+
     return f"{now_ns() % 1_000_000_000}-{base64.urlsafe_b64encode(os.urandom(3)).decode()}"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    import argparse  # here: a valid one-shot command line is parsed without it
+
     group = sub.add_parser(
         "leases",
         aliases=["lease"],

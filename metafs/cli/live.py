@@ -7,17 +7,19 @@ ctr's `$CONTAINERD_NAMESPACE`, else "default").
 
 from __future__ import annotations
 
-import argparse
 import os
-from typing import TYPE_CHECKING
 
 from ..live import DEFAULT_ROOT, DEFAULT_STATE, need_grpc
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
 
 # seconds the kernel keeps entries and attributes: half a second leaves room for containerd's
 # commit, the engine's look at the txid and a new copy within the 1-second bound
 LIVE_CACHE_TIMEOUT = 0.5
 
 if TYPE_CHECKING:  # the rest loads grpc: only for the commands that use it
+    import argparse
+
     from ..fs.daemon import MountOptions
     from ..live.api import Containerd
     from ..live.editor import ContainerdEditor
@@ -27,6 +29,7 @@ if TYPE_CHECKING:  # the rest loads grpc: only for the commands that use it
 
 def add_options(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
     """The options before the command, or (`sub`) after `mount` too, where they override."""
+    import argparse  # here: a valid one-shot command line is parsed without it
 
     def default(value: object) -> object:
         return argparse.SUPPRESS if sub else value

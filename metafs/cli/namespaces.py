@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
-
 from ..namespaces import Namespaces
 from .common import open_store, parse_labels
 from .formats import emit, go_json, sorted_labels, sorted_map
 from .options import add_ls_verb, add_rm_verb
 from .tables import tabwrite
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -3,16 +3,23 @@ namespaces."""
 
 from __future__ import annotations
 
-import argparse
 import os
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
 
-from .. import filters, validation
+from .. import validation
 from ..errors import NotFound
 from .formats import add_format_option, emit, warn
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Iterable
+    from typing import Any, TypeVar
+
+    from .. import filters
+
+    T = TypeVar("T")
+    Command = Callable[[argparse.Namespace], int]
+    Verbs = argparse._SubParsersAction[argparse.ArgumentParser]
 
 FILTER_HELP = """\
 filters (containerd's syntax):
@@ -37,10 +44,6 @@ def filter_examples(fields: filters.Fields[Any]) -> list[str]:
     return examples
 
 
-Command = Callable[[argparse.Namespace], int]
-Verbs = argparse._SubParsersAction
-
-
 def add_ls_verb(
     verbs: Verbs,
     func: Command,
@@ -63,6 +66,8 @@ def add_ls_verb(
             help=f"show only what matches; fields: {fields.describe()}",
         )
         parser.epilog = FILTER_HELP + "    " + "   ".join(filter_examples(fields)) + "\n"
+        import argparse  # here: a valid one-shot command line is parsed without it
+
         parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.set_defaults(func=func)
     return parser

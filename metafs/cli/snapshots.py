@@ -6,13 +6,11 @@ snapshotter's work, which metafs does not do.
 
 from __future__ import annotations
 
-import argparse
-
 from .. import filters
 from ..content import is_digest
-from ..gc import LABEL_ROOT
+from ..gclabels import LABEL_ROOT
 from ..snapshots import Snapshot, Snapshots
-from .common import open_store, parse_labels
+from .common import computed, open_store, parse_labels
 from .formats import emit, emit_labels, go_json, rfc3339, sorted_map
 from .options import (
     add_label_verb,
@@ -23,6 +21,10 @@ from .options import (
     write_namespace,
 )
 from .tables import tabwrite
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    import argparse
 
 
 def snapshot_kind(snapshot: Snapshot) -> str:
@@ -63,13 +65,15 @@ checks whether a container still names the snapshot, and a snapshot labelled
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    import argparse  # here: a valid one-shot command line is parsed without it
+
     group = sub.add_parser(
         "snapshots",
         aliases=["snapshot"],
         help="list, remove and label snapshots",
         description="Snapshot records of one snapshotter in the namespace.",
     )
-    _snapshotter_option(group, default_snapshotter())
+    _snapshotter_option(group, computed(default_snapshotter))
     verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     ls = add_ls_verb(

@@ -34,12 +34,16 @@ and one entry in `ENGINES` in tests/test_store.py, which runs the bucket-API tes
 
 from __future__ import annotations
 
-import importlib
 import os
-from collections.abc import Callable, Iterator
-from typing import Protocol
 
 from ..errors import InvalidArgument
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Protocol
+else:  # the classes below are for type checkers: plain classes when running
+    Protocol = object
 
 
 class Reader(Protocol):
@@ -119,7 +123,8 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-Opener = Callable[..., Engine]
+if TYPE_CHECKING:
+    Opener = Callable[..., Engine]
 
 # The kinds of store besides an LMDB directory: scheme -> opener, or "module:function" to be
 # imported when first used (an engine's client libraries load only when a store needs them).
@@ -157,6 +162,8 @@ def open_engine(
             raise InvalidArgument(f'store "{text}": unknown kind of store "{scheme}://"') from None
         if isinstance(opener, str):
             module, _colon, name = opener.partition(":")
+            import importlib  # here: an LMDB store needs none
+
             opener = _OPENERS[scheme] = getattr(importlib.import_module(module), name)
         return opener(text, readonly=readonly, create=create, sync=sync, **options)
     from .lmdb import LmdbEngine

@@ -28,20 +28,17 @@ What only this module knows:
 
 from __future__ import annotations
 
-import contextlib
+import _thread
 import errno
 import fcntl
 import mmap
 import os
 import stat
-import threading
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import lmdb
 
 from ..codec import put_uvarint, read_uvarint
+from ..contexts import suppress
 from ..errors import (
     Conflict,
     CorruptStore,
@@ -51,6 +48,11 @@ from ..errors import (
     PermissionDenied,
     StoreFull,
 )
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 DEFAULT_MAP_SIZE = 64 << 20
 DEFAULT_MAX_MAP_SIZE = 1 << 40
@@ -218,6 +220,16 @@ def _get(txn: Any, key: bytes) -> bytes | None:
 # ---- the engine -----------------------------------------------------------------------------
 
 
+def _normal_path(path: str | os.PathLike[str]) -> str:
+    """`str(pathlib.PurePosixPath(path))`: no empty or "." parts, no trailing slash."""
+    text = os.fspath(path)
+    parts = [part for part in text.split("/") if part not in ("", ".")]
+    lead = "/" if text.startswith("/") else ""
+    if text.startswith("//") and not text.startswith("///"):
+        lead = "//"
+    return lead + "/".join(parts) or "."
+
+
 class LmdbEngine:
     """An LMDB environment in a directory. Options of its own: `map_size` (the initial map,
     grown as needed) and `max_map_size` (beyond which a write fails with ENOSPC)."""
@@ -232,7 +244,7 @@ class LmdbEngine:
         map_size: int = DEFAULT_MAP_SIZE,
         max_map_size: int = DEFAULT_MAX_MAP_SIZE,
     ) -> None:
-        self.path = Path(path)
+        self.path = _normal_path(path)  # as pathlib would print it, without its imports
         self.location = str(path)
         self.readonly = readonly
         self.max_map_size = max_map_size
@@ -257,11 +269,11 @@ class LmdbEngine:
             raise MetafsError(f'store "{self.path}": {exc}') from exc
         if lock:
             self.env.reader_check()
-        self._thread_lock = threading.Lock()
+        self._thread_lock = _thread.allocate_lock()  # threading.Lock
         self._lock_fd = -1
         if not readonly:
             self._lock_fd = os.open(
-                self.path / WRITE_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+                os.path.join(self.path, WRITE_LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
             )
             self._make_reserve()
 
@@ -281,7 +293,7 @@ class LmdbEngine:
                 hint = "to make a new store there, create the directory"
                 raise NotFound(f"{where} ({hint})") from None
             try:
-                self.path.mkdir(mode=0o700, parents=True)
+                os.makedirs(self.path, mode=0o700)
             except OSError as exc:
                 raise _os_error(where, exc) from exc
             return True
@@ -291,19 +303,20 @@ class LmdbEngine:
             raise InvalidArgument(f"{where} is not a directory")
         if not os.access(self.path, os.R_OK | os.X_OK):
             raise PermissionDenied(f"cannot read {where}")
-        data = self.path / DATA
-        if not data.exists():
+        data = os.path.join(self.path, DATA)
+        if not os.path.exists(data):
             if self.readonly or not (create or not any(os.scandir(self.path))):
                 raise NotFound(f"{where} (the directory holds no {DATA})")
         elif not os.access(data, os.R_OK):
             raise PermissionDenied(f"cannot read {where}")
         writable = os.access(self.path, os.W_OK) and all(
-            not path.exists() or os.access(path, os.W_OK) for path in (data, self.path / WRITE_LOCK)
+            not os.path.exists(path) or os.access(path, os.W_OK)
+            for path in (data, os.path.join(self.path, WRITE_LOCK))
         )
         if not self.readonly and not writable:
             raise PermissionDenied(f"cannot write {where}")
-        lock_file = self.path / LOCK
-        if lock_file.exists():
+        lock_file = os.path.join(self.path, LOCK)
+        if os.path.exists(lock_file):
             return os.access(lock_file, os.R_OK | os.W_OK)
         return writable
 
@@ -356,6 +369,8 @@ class LmdbEngine:
     def backup(self, dest: str) -> None:
         """A compacted copy made inside one read transaction: consistent whatever writers do
         meanwhile. `dest` must not exist, or be an empty directory."""
+        from pathlib import Path  # here: a one-shot command need not load it
+
         target = Path(dest)
         try:
             target.mkdir(mode=0o700, parents=True)
@@ -383,7 +398,7 @@ class LmdbEngine:
         import ctypes  # here: a one-shot command need not load it
 
         libc = ctypes.CDLL(None, use_errno=True)
-        data = str((self.path / DATA).resolve())
+        data = os.path.realpath(os.path.join(self.path, DATA))
         with open("/proc/self/maps") as maps:
             ranges = [line.split(None, 1)[0] for line in maps if line.rstrip("\n").endswith(data)]
         for span in ranges:
@@ -407,14 +422,14 @@ class LmdbEngine:
             os.rename(partial, self._reserve)
             return True
         except OSError as exc:
-            with contextlib.suppress(FileNotFoundError):
+            with suppress(FileNotFoundError):
                 os.unlink(partial)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 return False
             raise _os_error(f'store "{self.path}"', exc) from exc
 
     def _give_up_reserve(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        with suppress(FileNotFoundError):
             os.unlink(self._reserve)
 
     def _full(self, exc: lmdb.Error) -> bool:
