@@ -151,3 +151,29 @@ def test_df_shows_the_store_size_and_the_free_space(env):
     fs = os.statvfs(store.path)
     assert abs(avail - fs.f_bavail * fs.f_frsize) < 64 << 20  # the disk's free space
     assert abs(avail - free) < 64 << 20
+
+
+def test_a_file_keeps_its_mtime_until_its_own_value_changes(env):
+    """nano asks "File was modified since you opened it" when the mtime it saw at open grew:
+    another label or field of the same object changing must not move a file's mtime."""
+    mnt, store = env
+    d = "images/app:1"
+    mnt.sh(f"echo mine > {d}/labels/mine", check=True)
+    files = (f"{d}/labels/mine", f"{d}/mediatype", f"{d}/createdat")
+    before = {path: mtime(mnt, path) for path in files}
+    time.sleep(0.01)
+    mnt.sh(f"echo other > {d}/labels/other", check=True)  # through the mount
+    with store.write() as tx:  # and by another process
+        Images(tx, "default").set_label("app:1", "third", "x")
+    time.sleep(1)  # past the kernel's attribute cache
+    assert {path: mtime(mnt, path) for path in files} == before
+    assert mtime(mnt, f"{d}/updatedat") > before[f"{d}/labels/mine"]  # its value changed
+    # its own value changed: through the mount, then by another process
+    mnt.sh(f"echo new > {d}/labels/mine", check=True)
+    changed = mtime(mnt, f"{d}/labels/mine")
+    assert changed > before[f"{d}/labels/mine"]
+    with store.write() as tx:
+        Images(tx, "default").set_label("app:1", "mine", "newer")
+    time.sleep(1)
+    assert mtime(mnt, f"{d}/labels/mine") > changed
+    assert mtime(mnt, f"{d}/mediatype") == before[f"{d}/mediatype"]

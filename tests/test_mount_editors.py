@@ -5,6 +5,7 @@ behind as a label or anywhere in a listing."""
 from __future__ import annotations
 
 import itertools
+import shlex
 import shutil
 import textwrap
 
@@ -87,6 +88,10 @@ def expect(what):
     assert what in screen, (what, screen[-300:])
     screen = b""
 expect(b"Help")
+if os.environ.get("MEANWHILE"):  # another change while nano has the file open, a second
+    time.sleep(1.1)  # later than what it saw (nano compares whole seconds), and one past
+    os.system(os.environ["MEANWHILE"])
+    time.sleep(1.1)  # the kernel's attribute cache
 os.write(fd, text.encode() + b"\x0f")  # type at the start, ^O
 expect(b"Write")
 os.write(fd, b"\r")
@@ -112,6 +117,22 @@ def test_nano_through_a_terminal_on_labels_and_fields(env, img, tmp_path, option
         assert mnt.sh(f"cat {d}/labels/env~", check=True).stdout == "prod\n"
         mnt.sh(f"rm {d}/labels/env~ {d}/size~", check=True)
     nothing_left(mnt, d)
+
+
+@pytest.mark.skipif(shutil.which("nano") is None, reason="nano is not installed")
+def test_nano_saves_without_asking_after_another_file_of_the_object_changed(env, img, tmp_path):
+    """nano asks "File was modified since you opened it" if the file's mtime grew: a write to
+    another label or field of the same object (here, by another process) must not move it."""
+    mnt, store = env
+    name, d = img
+    driver = tmp_path / "nano.py"
+    driver.write_text(NANO)
+    for path, other in ((f"{d}/labels/env", "a"), (f"{d}/size", "b")):
+        meanwhile = f"echo {other} > {d}/labels/{other}"
+        result = mnt.sh(f"MEANWHILE={shlex.quote(meanwhile)} python3 {driver} 9 {path}")
+        assert result.returncode == 0, result.stderr
+    assert image(store, name).labels == {"env": "9prod", "a": "a", "b": "b"}
+    assert image(store, name).target.size == int("9" + SIZE)
 
 
 def test_sed_in_place_on_labels_and_fields(env, img):

@@ -94,3 +94,50 @@ def test_umount_removes_a_killed_daemons_mount(setup):
     assert (done.returncode, done.stderr) == (0, "")
     assert not is_mounted(mnt)
     assert os.listdir(mnt) == []
+
+
+def test_a_killed_daemons_mount_is_stale_even_while_the_kernel_caches_its_root(setup):
+    """Right after a kill, stat() of the mount's root may still succeed from the kernel's
+    attribute cache (0.9 s): `metafs mount` took such a mount for a live one ("already a mount
+    point", exit 1) and `metafs umount` for a live one too."""
+    mnt, env = setup
+    for verb in ("mount", "umount"):
+        assert metafs("mount", str(mnt), env=env).returncode == 0
+        os.stat(mnt)  # the kernel caches the root's attributes
+        pid = daemon_of(mnt)
+        os.kill(pid, signal.SIGKILL)
+        assert wait_for(lambda pid=pid: _zombie(pid), interval=0.001)  # gone, or a zombie
+        os.stat(mnt)  # answered from the cache: the mount looks alive
+        done = metafs(verb, str(mnt), env=env)
+        assert done.returncode == 0, done.stderr
+        if verb == "mount":
+            assert "removed the stale mount" in done.stderr
+            assert os.listdir(mnt / "images") == ["app:1"]
+            assert metafs("umount", str(mnt), env=env).returncode == 0
+        assert wait_for(lambda: not is_mounted(mnt))
+
+
+def test_the_batterys_readiness_check_takes_only_the_daemons_own_answer(setup, tmp_path):
+    """scripts/torture waits for a new mount with `Daemon.serving`. It read the mount table,
+    then stat-ed the mountpoint: when `metafs mount` removed the stale mount between the two,
+    the stat reached the empty directory underneath, and the battery found no images/ there
+    (ENOENT on an image's labels/ once in about 35 kill rounds, the store intact). The same
+    two looks are fooled by any other filesystem reached at the path while a metafs mount is
+    listed: a tmpfs over the stale mount shows it without a race."""
+    from metafs.torture.rig import Daemon
+
+    mnt, env = setup
+    command = [sys.executable, "-m", "metafs", "mount", "--foreground", str(mnt)]
+    with open(tmp_path / "log", "w") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+    daemon = Daemon(proc, mnt, tmp_path / "log")
+    assert wait_for(daemon.serving)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not daemon.serving()  # a stale mount
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(mnt)], check=True)
+    try:
+        assert is_mounted(mnt) and os.stat(mnt)  # all the old check asked
+        assert not daemon.serving()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=True)

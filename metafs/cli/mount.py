@@ -151,7 +151,7 @@ def mounted_fstype(path: Path) -> str | None:
 
 def _is_stale(path: Path) -> bool:
     try:
-        os.stat(path)
+        os.statvfs(path)  # never answered from the kernel's caches, as stat() may be
     except OSError as exc:
         return exc.errno in (errno.ENOTCONN, errno.ECONNABORTED)
     return False

@@ -19,11 +19,16 @@ What only this module knows:
 - **A full disk.** LMDB copies every page it changes, so even a delete needs free pages, and
   on a full filesystem nothing could be deleted any more. The directory therefore holds a
   `reserve` file (`RESERVE_SIZE` bytes, allocated). When a commit finds the filesystem full,
-  the reserve is given up, so that what frees data can still commit; until the reserve can
-  be allocated again (someone freed space), a transaction that adds data is refused with
-  ENOSPC before it commits, while one that removes at least as much as it adds goes on. A
-  short write at commit (several pages, the disk full in between) is reported by LMDB as
-  EIO; on a filesystem with less free space than the reserve, it is ENOSPC too.
+  the reserve is given up (emptied: the empty file says the store met a full disk), so
+  that what frees data can still commit. From then on a transaction that adds data is
+  refused with ENOSPC before it commits, while one that removes at least as much as it adds
+  goes on, until the reserve can be allocated again with `REFILL_MARGIN` to spare: someone
+  freed space outside the store (what a removal frees stays in LMDB's file). Without the
+  margin, the next write would take the reserve back from the very space its release gave,
+  and commit into the pages the refused commit had written: a few writes accepted after a
+  refusal, then refusals again. A short write at commit (several pages, the disk full in
+  between) is reported by LMDB as EIO; on a filesystem with less free space than the
+  reserve, it is ENOSPC too.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ LOCK = "lock.mdb"
 WRITE_LOCK = "write.lock"
 RESERVE = "reserve"
 RESERVE_SIZE = 1 << 20
+REFILL_MARGIN = RESERVE_SIZE // 2  # free beyond the reserve before writes resume after a refusal
 MAPPED_LIMIT = 64 << 20  # release_memory() unmaps the store's pages beyond this
 
 DIRECT_MAX = 400
@@ -406,12 +412,24 @@ class LmdbEngine:
             libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), mmap.MADV_DONTNEED)
 
     def _has_reserve(self) -> bool:
-        return os.path.exists(self._reserve)
+        try:
+            return os.stat(self._reserve).st_size == RESERVE_SIZE
+        except FileNotFoundError:
+            return False
 
     def _make_reserve(self) -> bool:
-        """Allocate the reserve if it is missing; False if the filesystem has no room for it."""
-        if os.path.exists(self._reserve):
+        """Allocate the reserve if it is missing or was given up; False if the filesystem has
+        no room for it (after a give-up: no room for it and `REFILL_MARGIN` more)."""
+        try:
+            size = os.stat(self._reserve).st_size
+        except FileNotFoundError:
+            size = None
+        if size == RESERVE_SIZE:
             return True
+        if size is not None:
+            fs = os.statvfs(self.path)
+            if fs.f_bavail * fs.f_frsize < RESERVE_SIZE + REFILL_MARGIN:
+                return False
         partial = self._reserve + ".new"
         try:
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -429,8 +447,10 @@ class LmdbEngine:
             raise _os_error(f'store "{self.path}"', exc) from exc
 
     def _give_up_reserve(self) -> None:
-        with suppress(FileNotFoundError):
-            os.unlink(self._reserve)
+        """Free the reserve's space, leaving the file empty: the store is full until the
+        reserve is taken again."""
+        fd = os.open(self._reserve, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        os.close(fd)
 
     def _full(self, exc: lmdb.Error) -> bool:
         """Whether a failed commit failed for lack of space: ENOSPC, or EIO (a short write)

@@ -1,6 +1,6 @@
 """3. A store on a full filesystem (a small tmpfs): writes through the mount are refused with
-ENOSPC, every `rm` of a label still succeeds, and writes work again once space is freed
-outside the store."""
+ENOSPC, all of them from the first refusal on, every `rm` of a label still succeeds, and
+writes work again once space is freed outside the store."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
+from ..engines.lmdb import REFILL_MARGIN, RESERVE_SIZE
 from .report import Report
 from .rig import Rig, add_objects, image_labels
 
@@ -31,7 +32,8 @@ def full_disk(rig: Rig, short: bool) -> Report:
     report = Report("full filesystem")
     fs = rig.small_fs("3m" if short else "8m")
     filler = fs / "filler"
-    filler.write_bytes(b"f" * (512 << 10))  # someone else's file, freed at the end
+    # someone else's file, freed later: room for the reserve and writes to resume
+    filler.write_bytes(b"f" * (RESERVE_SIZE + REFILL_MARGIN))
     store = rig.store(where=fs / "store")
     add_objects(store, images=("full:1",))
     daemon = rig.mount(store)
@@ -41,18 +43,22 @@ def full_disk(rig: Rig, short: bool) -> Report:
     report.figures["labels until full"] = written
     if NO_SPACE not in error:
         report.fail(f"the write that filled the disk failed with {error!r}, not ENOSPC")
-    # The failed commit extended LMDB's file before it failed: a few more writes may fit in
-    # it. Go on until ten writes in a row are refused: each must be refused with ENOSPC, and
-    # what was accepted must be in the store.
+    # From the first refusal on, every write that adds data is refused until space is freed
+    # outside the store (engines/lmdb.py): small values too, which would fit in the pages
+    # the refused commit wrote. Go on until ten writes in a row are refused: none may be
+    # accepted, each refused with ENOSPC, and what was accepted must be in the store.
     script = (
         f"cd {shlex.quote(str(labels))} && f=0; for i in $(seq 1 2000); do "
-        f"if echo {VALUE} > more$i; then echo more$i; f=0; else f=$((f+1)); "
+        f"if ((i % 2)); then v=s; else v={VALUE}; fi; "
+        f"if echo $v > more$i; then echo more$i; f=0; else f=$((f+1)); "
         "[ $f -ge 10 ] && exit 0; fi; done; exit 1"
     )
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
     refusals = done.stderr.strip().splitlines()
     errors += refusals
     report.figures["accepted after a refusal"] = len(done.stdout.split())
+    if done.stdout.split():
+        report.fail(f"{len(done.stdout.split())} writes accepted after the first refusal")
     report.figures["ENOSPC refusals"] = sum(NO_SPACE in e for e in [error, *refusals])
     if done.returncode != 0 or any(NO_SPACE not in e for e in refusals):
         report.fail(f"writes on the full disk were not refused with ENOSPC: {refusals[:3]}")

@@ -54,6 +54,20 @@ def is_mounted(path: Path) -> bool:
         return any(line.split()[1] == want for line in mounts)
 
 
+def metafs_devices(path: Path) -> set[int]:
+    """The devices of the metafs filesystems mounted on `path` (stale ones included)."""
+    devices = set()
+    with open("/proc/self/mountinfo") as table:
+        for line in table:
+            fields = line.split()
+            fstype = fields[fields.index("-") + 1]
+            where = fields[4].encode().decode("unicode_escape").encode("latin-1").decode()
+            if where == str(path) and fstype == "fuse.metafs":
+                major, minor = fields[2].split(":")
+                devices.add(os.makedev(int(major), int(minor)))
+    return devices
+
+
 def wait_for(condition: Callable[[], object], timeout: float = 10.0, step: float = 0.01) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -252,13 +266,24 @@ class Daemon:
         return self.proc.pid
 
     def serving(self) -> bool:
-        if not is_mounted(self.mountpoint):
-            return False
+        """This daemon's mount answers. One opened directory decides: it must be on a metafs
+        filesystem listed at the mountpoint, and list its entries (which the kernel never
+        answers from a cache: a dead daemon's mount fails). Reading the mount table and then
+        stat-ing the path was fooled when `metafs mount` removed the stale mount in between:
+        the stat reached the empty directory underneath, and the battery went on to find no
+        images/ there (ENOENT, once in about 35 kill rounds)."""
         try:
-            os.stat(self.mountpoint)
+            fd = os.open(self.mountpoint, os.O_RDONLY | os.O_DIRECTORY)
         except OSError:
             return False
-        return True
+        try:
+            device = os.fstat(fd).st_dev
+            os.listdir(fd)
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+        return device in metafs_devices(self.mountpoint)
 
     def kill(self) -> None:
         """SIGKILL, and reap it: its mount stays behind, stale."""

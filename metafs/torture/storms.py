@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .report import Report
-from .rig import Rig, add_objects, container_labels, errname, image_labels, metafs
+from .rig import Daemon, Rig, add_objects, container_labels, errname, image_labels, metafs
 
 METAFS = f"{shlex.quote(sys.executable)} -m metafs"
 
@@ -146,7 +146,7 @@ def kill_storms(rig: Rig, short: bool) -> Report:
     """Writers through a mount and the command line; SIGKILL the daemon mid-storm; mount again
     over the stale mount; every acknowledged write must be in the store."""
     report = Report("kill -9 storms")
-    rounds = 2 if short else 10
+    rounds = int(os.environ.get("METAFS_TORTURE_ROUNDS", 2 if short else 10))
     store = rig.store()
     mnt = rig.path("mnt")
     daemon = rig.mount(store, mnt)
@@ -182,12 +182,15 @@ def kill_storms(rig: Rig, short: bool) -> Report:
         try:
             seen = set(os.listdir(mnt / "images" / image / "labels"))
         except OSError as exc:
-            time.sleep(1.5)  # past the kernel's entry cache: was it a transient answer?
-            later = "lists them" if os.path.isdir(mnt / "images" / image / "labels") else "not"
-            held = image in image_labels(store, image)
             report.fail(
-                f"round {r}: the new mount cannot list {image}'s labels ({errname(exc)}; "
-                f"the store {'holds' if held else 'lacks'} the image; 1.5 s later: {later})"
+                f"round {r}: the new mount cannot list {image}'s labels: "
+                + diagnose(
+                    exc,
+                    mnt,
+                    ("images", image, "labels"),
+                    daemon,
+                    image in image_labels(store, image),
+                )
             )
             seen = acked
         missing = acked - seen
@@ -200,6 +203,35 @@ def kill_storms(rig: Rig, short: bool) -> Report:
         report.fail(f"the last daemon exited {status}")
     report.figures["daemon errors logged"] = len(daemon.errors())
     return report
+
+
+def diagnose(exc: OSError, mnt: Path, names: tuple[str, ...], daemon: Daemon, held: bool) -> str:
+    """What a failed access to mnt/names met: each step's answer at once, the mount table,
+    the daemon's state and log, and the same access 1.5 s later (past the kernel's caches)."""
+    steps = []
+    path = mnt
+    for name in ("", *names):
+        path = path / name if name else path
+        try:
+            os.stat(path)
+            steps.append(f"{name or '.'}:ok")
+        except OSError as step:
+            steps.append(f"{name or '.'}:{errname(step)}")
+    table = Path("/proc/self/mounts").read_text().splitlines()
+    mounts = [line.split()[2] for line in table if line.split()[1] == str(mnt)]
+    alive = daemon.proc.poll() is None
+    log = " | ".join(daemon.log.read_text(errors="replace").splitlines()[-4:])
+    time.sleep(1.5)
+    try:
+        os.listdir(path)
+        later = "lists them"
+    except OSError as again:
+        later = errname(again)
+    return (
+        f"{errname(exc)} on {exc.filename}; steps {' '.join(steps)}; mounts {mounts}; "
+        f"daemon {'alive' if alive else 'gone'}; the store {'holds' if held else 'lacks'} "
+        f"the image; 1.5 s later: {later}; log: {log[-400:]}"
+    )
 
 
 # ---- 2. concurrent writers --------------------------------------------------------------------

@@ -42,6 +42,7 @@ from ..view import (
 
 TIMES = ("createdat", "updatedat")
 CACHED_OBJECTS = 256
+KEPT_MTIMES = 4096  # objects whose files' mtimes are remembered (about 1 KB each at most)
 
 Obj = TypeVar("Obj", Image, Container)
 
@@ -67,6 +68,9 @@ class ObjectView(View, Generic[Obj]):
         self._listed_hash = 0  # of the last listing read: tells whether names came or went
         self._changed = context.started  # the mtime of the top directory
         self._generation = -1
+        # name -> (its createdat, {file: (hash of the contents, the mtime shown)}): a file's
+        # mtime moves only when its own contents change (see `mtime`)
+        self._mtimes: OrderedDict[str, tuple[int, dict[Path, tuple[int, int]]]] = OrderedDict()
 
     # ---- what a kind of object is: for images.py and containers.py ------------------------
 
@@ -270,7 +274,7 @@ class ObjectView(View, Generic[Obj]):
             return self._objects[name]
         with self.store.read() as tx:
             obj = self.load(tx, name)
-        shown = None if obj is None else Shown(self, obj)
+        shown = None if obj is None else Shown(self, name, obj)
         self._objects[name] = shown
         if len(self._objects) > CACHED_OBJECTS:
             self._objects.popitem(last=False)
@@ -305,6 +309,27 @@ class ObjectView(View, Generic[Obj]):
             labels[new] = obj.labels[old]
             self.store_labels(tx, name, labels)
 
+    def mtime(self, name: str, obj: Image | Container, sub: Path, data: bytes) -> int:
+        """The mtime of file `sub` of object `name`: the object's `updatedat` when the mount
+        first saw the file or saw its contents change, not a later one. An object's `updatedat`
+        moves with every label and field, and an editor (nano) that finds the mtime of the file
+        it opened grew asks whether to overwrite someone else's change. Remembered for the
+        last `KEPT_MTIMES` objects asked for; after that, or in a new mount, `updatedat`."""
+        kept = self._mtimes.get(name)
+        if kept is None or kept[0] != obj.created_at:  # new, or removed and made again
+            kept = self._mtimes[name] = (obj.created_at, {})
+            if len(self._mtimes) > KEPT_MTIMES:
+                self._mtimes.popitem(last=False)
+        else:
+            self._mtimes.move_to_end(name)
+        files = kept[1]
+        digest = hash(data)
+        seen = files.get(sub)
+        if seen is not None and seen[0] == digest:
+            return seen[1]
+        files[sub] = (digest, obj.updated_at)
+        return obj.updated_at
+
     def field_text(self, obj: Obj, field: str) -> str | None:
         if field == "createdat":
             return format_time(obj.created_at)
@@ -317,9 +342,10 @@ class Shown:
     """An object, and its directories and files as the mount shows them, each made when
     first asked for."""
 
-    __slots__ = ("obj", "view", "_files")
+    __slots__ = ("name", "obj", "view", "_files")
 
-    def __init__(self, view: ObjectView, obj: Image | Container) -> None:
+    def __init__(self, view: ObjectView, name: str, obj: Image | Container) -> None:
+        self.name = name
         self.obj = obj
         self.view = view
         when, writable = obj.updated_at, not view.readonly  # writable: for scratch files
@@ -343,7 +369,7 @@ class Shown:
             return None
         data = B.enc(text) + b"\n"
         fixed = sub[0] in TIMES or (sub[0] in self.view.fixed_once_set and bool(text))
-        when = self.obj.updated_at
+        when = self.view.mtime(self.name, self.obj, sub, data)
         file = self._files[sub] = (
             Stat(False, len(data), when, when, not (self.view.readonly or fixed)),
             data,
