@@ -166,19 +166,14 @@ class ContainerdEditor:
             spec_from_json(value)
         elif field in ("image", "snapshotkey", "mediatype"):
             validation.text(value, field)
+        typed = int(value) if field == "size" else value
         draft = self._drafts.get(name) if kind == "images" else None
         if draft is not None and field in IMAGE_TARGET:
-            if field == "size":
-                draft.target.size = int(value)
-            else:
-                setattr(draft.target, IMAGE_TARGET[field], value)
+            setattr(draft.target, IMAGE_TARGET[field], typed)
             self._draft_changed(draft)
         elif kind == "images" and field in IMAGE_TARGET:
             image = self.image(name)
-            if field == "size":
-                image.target.size = int(value)
-            else:
-                setattr(image.target, IMAGE_TARGET[field], value)
+            setattr(image.target, IMAGE_TARGET[field], typed)
             self._update_image(image, field_mask_pb2.FieldMask(paths=["target"]))
         elif kind == "containers" and field in CONTAINER_FIELDS:
             container = metadata_pb2.Container(id=name)
