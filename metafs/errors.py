@@ -45,6 +45,14 @@ class PermissionDenied(MetafsError):
     kind = "permission denied"
 
 
+class NotPermitted(MetafsError):
+    """The operation is never taken there (a read-only field; what only containerd or only a
+    store does)."""
+
+    errno = _errno.EPERM
+    kind = "operation not permitted"
+
+
 class FailedPrecondition(MetafsError):
     """The object is in a state that forbids the operation (a non-empty namespace, say)."""
 

@@ -24,6 +24,7 @@ from ..codec import AnyValue
 from ..containers import DEFAULT_RUNTIME
 from ..editor import Editor
 from ..store import Store
+from ..store_editor import StoreEditor
 from . import wait
 from .operations import MAX_NODES, Operations
 from .tree import Tree
@@ -50,7 +51,7 @@ class MountOptions:
     log_file: Path | None = None
     debug: bool = False
     views: dict[str, ViewFactory] = field(default_factory=lambda: dict(STORE_VIEWS))
-    editor: Callable[[Store], Editor] | None = None  # who makes changes, if not the store
+    editor: Callable[[Store], Editor] | None = None  # who makes changes: None, the store's
 
 
 def check_mountpoint(path: Path) -> None:
@@ -103,14 +104,15 @@ def serve(options: MountOptions, ready: Callable[[str | None], None] | None = No
         store = Store.open(options.store, readonly=options.readonly, create=False, **engine_options)
     except Exception as exc:
         return _failed(f"cannot open store {options.store}: {exc}", ready)
+    editor = options.editor(store) if options.editor else StoreEditor(store, options.namespace)
     tree = Tree(
         store,
         options.namespace,
+        editor,
         readonly=options.readonly,
         default_runtime=options.default_runtime,
         default_spec=options.default_spec,
         views=options.views,
-        editor=options.editor(store) if options.editor is not None else None,
     )
     ops = Operations(tree, timeout=options.cache_timeout, max_nodes=options.max_nodes)
     # Not pyfuse3's default_permissions: with it the kernel checks every path walk and open

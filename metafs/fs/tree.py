@@ -41,17 +41,17 @@ class Tree:
         self,
         store: Store,
         namespace: str,
+        editor: Editor,
         *,
         readonly: bool = False,
         default_runtime: str = DEFAULT_RUNTIME,
         default_spec: AnyValue = EMPTY_SPEC,
         views: Mapping[str, ViewFactory] = STORE_VIEWS,
-        editor: Editor | None = None,
     ) -> None:
         self.readonly = readonly
         self.started = now_ns()  # the time of the fixed directories
         self.context = Context(
-            store, namespace, readonly, default_runtime, default_spec, self.started, editor
+            store, namespace, editor, readonly, default_runtime, default_spec, self.started
         )
         self.views: dict[str, View] = {name: make(self.context) for name, make in views.items()}
         self._top = list(self.views)

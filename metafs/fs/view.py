@@ -22,7 +22,7 @@ from typing import TypeVar
 from ..codec import SPEC_TYPE_URL, AnyValue
 from ..containers import DEFAULT_RUNTIME
 from ..editor import Editor
-from ..errors import MetafsError, NotFound
+from ..errors import MetafsError, NotFound, NotPermitted  # NotPermitted: for the views
 from ..store import Store
 from .fields import Field
 from .names import LongName
@@ -31,13 +31,6 @@ Path = tuple[str, ...]
 LABELS = "labels"
 EMPTY_SPEC = AnyValue(SPEC_TYPE_URL, b"{}")
 _T = TypeVar("_T")
-
-
-class NotPermitted(MetafsError):
-    """The path never takes this operation (a read-only field, a file where none may be)."""
-
-    errno = errno.EPERM
-    kind = "operation not permitted"
 
 
 class ReadOnlyMount(MetafsError):
@@ -87,16 +80,16 @@ def classify(path: Path, view: View | None) -> int:
 @dataclass
 class Context:
     """What the store views share: the store, the namespace, the mount's options, and objects
-    kept once per mount for several views (`shared`). With an `editor` (a live node), the
-    views validate a change as always and hand it to the editor instead of a transaction."""
+    kept once per mount for several views (`shared`). The views validate a change, then hand
+    it to the `editor`: the store's, or a live node's containerd."""
 
     store: Store
     namespace: str
+    editor: Editor
     readonly: bool = False
     default_runtime: str = DEFAULT_RUNTIME
     default_spec: AnyValue = EMPTY_SPEC
     started: int = 0  # Unix ns: the time of the fixed directories
-    editor: Editor | None = None  # who makes the changes, if not the store (a live node)
     _shared: dict[type, object] = field(default_factory=dict)
 
     def shared(self, kind: type[_T]) -> _T:

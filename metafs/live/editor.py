@@ -9,6 +9,10 @@ transaction, as with `ctr images tag` then `ctr images rm`. A container that has
 not deleted (EBUSY), as ctr refuses it: containerd's own service would delete it under the
 task.
 
+containerd keeps no image without a target: an image made by `mkdir` is a draft kept here, in
+memory, its fields and labels changed here, and created in containerd (with its labels) when
+its last target field is set. A container is made by `ctr containers create`, not here (EPERM).
+
 After a call that changed something, the engine is told to look at containerd's txid at the
 next read (`LiveEngine.stale`), so that the change shows at once. When containerd does not
 answer, the error (EIO) names the socket, and one log line says so.
@@ -18,15 +22,16 @@ from __future__ import annotations
 
 import logging
 import signal as signals
+from collections.abc import Mapping
 from typing import TypeVar
 
 from google.protobuf import empty_pb2, field_mask_pb2
 from google.protobuf.message import Message
 
 from .. import validation
-from ..codec import SPEC_TYPE_URL
-from ..containers import spec_from_json
-from ..errors import InvalidArgument, NotFound
+from ..codec import SPEC_TYPE_URL, now_ns
+from ..containers import Container, spec_from_json
+from ..errors import AlreadyExists, InvalidArgument, NotFound, NotPermitted
 from ..images import Image
 from .api import Busy, Containerd, Unavailable
 from .engine import LiveEngine
@@ -76,6 +81,7 @@ class ContainerdEditor:
         self.engine = engine
         self.log_unavailable = log_unavailable  # a mount logs it; a command says it once
         self._client: Containerd | None = None
+        self._drafts: dict[str, Image] = {}  # images made by mkdir, until their target is set
 
     def client(self) -> Containerd:
         if self._client is None:
@@ -107,6 +113,15 @@ class ContainerdEditor:
 
     def set_labels(self, kind: str, name: str, changes: dict[str, str]) -> None:
         validation.labels(changes)  # as the store checks them, before containerd is asked
+        draft = self._drafts.get(name) if kind == "images" else None
+        if draft is not None:
+            for key, value in changes.items():
+                if value:
+                    draft.labels[key] = value
+                else:
+                    draft.labels.pop(key, None)
+            self._draft_changed(draft)
+            return
         mask = field_mask_pb2.FieldMask(paths=[f"labels.{key}" for key in changes])
         if kind == "images":
             image = metadata_pb2.Image(name=name, labels=changes)
@@ -130,6 +145,18 @@ class ContainerdEditor:
         else:
             raise InvalidArgument(f"{kind} have no labels to set here")
 
+    def remove_label(self, kind: str, name: str, key: str) -> None:
+        self.set_labels(kind, name, {key: ""})
+
+    def rename_label(
+        self, kind: str, name: str, old: str, new: str, value: str, *, replace: bool
+    ) -> None:
+        if old != new:
+            self.set_labels(kind, name, {old: "", new: value})
+
+    def edits_labels(self, kind: str) -> bool:
+        return kind in ("snapshots", "content")
+
     def set_field(self, kind: str, name: str, field: str, value: str) -> None:
         if field == "digest":
             validation.digest(value)
@@ -139,12 +166,14 @@ class ContainerdEditor:
             spec_from_json(value)
         elif field in ("image", "snapshotkey", "mediatype"):
             validation.text(value, field)
-        if kind == "images" and field in IMAGE_TARGET:
+        typed = int(value) if field == "size" else value
+        draft = self._drafts.get(name) if kind == "images" else None
+        if draft is not None and field in IMAGE_TARGET:
+            setattr(draft.target, IMAGE_TARGET[field], typed)
+            self._draft_changed(draft)
+        elif kind == "images" and field in IMAGE_TARGET:
             image = self.image(name)
-            if field == "size":
-                image.target.size = int(value)
-            else:
-                setattr(image.target, IMAGE_TARGET[field], value)
+            setattr(image.target, IMAGE_TARGET[field], typed)
             self._update_image(image, field_mask_pb2.FieldMask(paths=["target"]))
         elif kind == "containers" and field in CONTAINER_FIELDS:
             container = metadata_pb2.Container(id=name)
@@ -157,8 +186,23 @@ class ContainerdEditor:
         else:
             raise InvalidArgument(f"{kind}: {field} is fixed in containerd")
 
+    def create_draft(self, name: str) -> None:
+        validation.text(name, "image name")
+        if name in self._drafts:
+            raise AlreadyExists(f"image {name!r}")
+        now = now_ns()
+        self._drafts[name] = Image(name, created_at=now, updated_at=now)
+
+    def drafts(self) -> Mapping[str, Image]:
+        return self._drafts
+
+    def create_container(self, container: Container) -> None:
+        raise NotPermitted("on a live node a container is made by `ctr containers create`")
+
     def delete(self, kind: str, name: str) -> None:
         empty = empty_pb2.Empty
+        if kind == "images" and self._drafts.pop(name, None) is not None:
+            return
         if kind == "images":
             request: Message = metadata_pb2.DeleteImageRequest(name=name)
             self._call("images.v1.Images/Delete", request, empty)
@@ -182,6 +226,14 @@ class ContainerdEditor:
         if kind != "images":
             raise InvalidArgument(f"{kind} are not renamed")
         if old == new:
+            return
+        draft = self._drafts.get(old)
+        if draft is not None:
+            if new in self._drafts:
+                raise AlreadyExists(f"image {new!r}")
+            draft.name = new
+            self._drafts[new] = self._drafts.pop(old)
+            self._draft_changed(draft)
             return
         self.copy_image(old, new)
         self.delete("images", old)
@@ -232,6 +284,13 @@ class ContainerdEditor:
         self._call("tasks.v1.Tasks/Delete", request, tasks_pb2.DeleteResponse)
 
     # ---- helpers --------------------------------------------------------------------------
+
+    def _draft_changed(self, draft: Image) -> None:
+        """A draft whose target is now complete goes to containerd."""
+        draft.updated_at = now_ns()
+        if not draft.target.missing():
+            self.create_image(draft)
+            del self._drafts[draft.name]
 
     def image(self, name: str) -> metadata_pb2.Image:
         answer = self.client().call(

@@ -7,7 +7,8 @@ containers/<id>/labels/<key>                 read-write
 containers/<id>/createdat updatedat          read-only
 ```
 
-`mkdir` makes a container with the mount's default runtime and spec.
+`mkdir` makes a container with the mount's default runtime and spec (in a store; on a live
+node `ctr containers create` makes them).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ... import buckets as B
-from ...containers import Container, Containers, Runtime, spec_from_json
+from ...containers import Container, Containers, Runtime
 from ...errors import NotFound
 from ...store import Txn
 from ..fields import Field
@@ -59,37 +60,16 @@ class ContainersView(ObjectView[Container]):
             return obj.snapshotter
         return None
 
-    def store_field(self, tx: Txn, name: str, field: str, value: str) -> None:
-        containers = Containers(tx, self.namespace)
-        if field == "spec":
-            containers.update(Container(name, spec=spec_from_json(value)), "spec")
-        elif field == "image":
-            containers.update(Container(name, image=value), "image")
-        elif field == "snapshotkey":
-            containers.update(Container(name, snapshot_key=value), "snapshotkey")
-        elif field == "snapshotter":
-            containers.update(Container(name, snapshotter=value), "snapshotter")
-        else:
-            containers.update(Container(name, runtime=Runtime(value)), "runtime")
-
-    def store_label(self, tx: Txn, name: str, key: str, value: str) -> None:
-        Containers(tx, self.namespace).set_label(name, key, value)
-
-    def store_labels(self, tx: Txn, name: str, labels: dict[str, str]) -> None:
-        Containers(tx, self.namespace).update(Container(name, labels=labels), "labels")
-
     def mkdir(self, path: Path) -> None:
         self.check_writable()
         if classify(path, self) != OBJECT:
             raise NotPermitted("directories are made only in images/ and containers/")
-        if self.editor is not None:
-            raise NotPermitted("on a live node a container is made by `ctr containers create`")
         container = Container(
             path[1],
             runtime=Runtime(self.context.default_runtime),
             spec=self.context.default_spec,
         )
-        self.store.update(lambda tx: Containers(tx, self.namespace).create(container))
+        self.editor.create_container(container)
         self.entries_changed()
 
     def rmdir(self, path: Path) -> None:
@@ -97,8 +77,5 @@ class ContainersView(ObjectView[Container]):
         self.check_writable()
         if classify(path, self) != OBJECT:
             raise NotPermitted(f"{'/'.join(path)} cannot be removed")
-        if self.editor is not None:
-            self.editor.delete(self.kind, path[1])
-        else:
-            self.store.update(lambda tx: Containers(tx, self.namespace).delete(path[1]))
+        self.editor.delete(self.kind, path[1])
         self.entries_changed()

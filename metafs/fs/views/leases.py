@@ -23,8 +23,8 @@ from .records import Record, RecordView
 class LeasesView(RecordView):
     def rmdir(self, path: Path) -> None:
         """On a live node, a lease is deleted through containerd (which then collects what it
-        held); a store's leases are read-only here."""
-        if self.editor is None or classify(path, self) != OBJECT:
+        held); a store's editor refuses it (its leases are read-only here)."""
+        if classify(path, self) != OBJECT:
             raise self.refuse(path)
         self.check_writable()
         self.editor.delete("leases", path[1])

@@ -6,11 +6,12 @@
 <collection>/<name>/createdat updatedat    read-only
 ```
 
-Every method runs in one store transaction; every accepted change is exactly one write
-transaction (`Store.update`: run again if another process committed in between, so nothing
-but the transaction happens inside it). What was read is kept until the store's next
-commit, by any process: one `cat` asks for the same object three times (lookup, open,
-read), `grep -r` for each of its files.
+Every read runs in one store transaction; every accepted change is one call of the editor
+(`metafs.editor`: on a store one write transaction), after the value was validated and checked
+against the object as read here. What was read is kept until the store's next commit, by any
+process, or a change through the mount (a draft kept by the editor changes without one): one
+`cat` asks for the same object three times (lookup, open, read), `grep -r` for each of its
+files.
 """
 
 from __future__ import annotations
@@ -86,15 +87,6 @@ class ObjectView(View, Generic[Obj]):
 
     def text(self, obj: Obj, field: str) -> str | None:
         """The text of a field file besides the times, None if the object has no such field."""
-        raise NotImplementedError
-
-    def store_field(self, tx: Txn, name: str, field: str, value: str) -> None:
-        raise NotImplementedError
-
-    def store_label(self, tx: Txn, name: str, key: str, value: str) -> None:
-        raise NotImplementedError
-
-    def store_labels(self, tx: Txn, name: str, labels: dict[str, str]) -> None:
         raise NotImplementedError
 
     # ---- reading ------------------------------------------------------------------------
@@ -196,16 +188,11 @@ class ObjectView(View, Generic[Obj]):
 
     def commit(self, path: Path, value: str) -> None:
         self.check_writable()
-        if self.editor is not None:
-            if classify(path, self) == ENTRY:
-                self.editor.set_labels(self.kind, path[1], {path[3]: value})
-            else:
-                self.editor.set_field(self.kind, path[1], path[2], value)
-            return
         if classify(path, self) == ENTRY:
-            self.store.update(lambda tx: self.store_label(tx, path[1], path[3], value))
+            self.editor.set_labels(self.kind, path[1], {path[3]: value})
         else:
-            self.store.update(lambda tx: self.store_field(tx, path[1], path[2], value))
+            self.editor.set_field(self.kind, path[1], path[2], value)
+        self._objects.pop(path[1], None)  # a draft kept by the editor: no commit says it
 
     def creatable(self, path: Path) -> bool:
         self.check_writable()
@@ -215,27 +202,16 @@ class ObjectView(View, Generic[Obj]):
         self.check_writable()
         if not key:
             raise InvalidArgument("label key must not be empty")
-        if self.editor is not None:
-            self.editor.set_labels(self.kind, path[1], {key: value})
-            return
-        self.store.update(lambda tx: self.store_label(tx, path[1], key, value))
+        self.editor.set_labels(self.kind, path[1], {key: value})
+        self._objects.pop(path[1], None)
 
     def remove_label(self, path: Path, key: str) -> None:
         self.check_writable()
-        if self.editor is not None:
-            obj = self._object(path[1])
-            if obj is None or key not in obj.labels:
-                raise NotFound(f"label {key!r}")
-            self.editor.set_labels(self.kind, path[1], {key: ""})
-            return
-
-        def remove(tx: Txn) -> None:
-            obj = self.load(tx, path[1])
-            if obj is None or key not in obj.labels:
-                raise NotFound(f"label {key!r}")
-            self.store_label(tx, path[1], key, "")
-
-        self.store.update(remove)
+        obj = self._object(path[1])
+        if obj is None or key not in obj.labels:
+            raise NotFound(f"label {key!r}")
+        self.editor.remove_label(self.kind, path[1], key)
+        self._objects.pop(path[1], None)
 
     def unlink(self, path: Path) -> None:
         if classify(path, self) == ENTRY:
@@ -291,28 +267,14 @@ class ObjectView(View, Generic[Obj]):
             previous = name
 
     def _rename_label(self, name: str, old: str, new: str, replace: bool) -> None:
-        if self.editor is not None:
-            obj = self._object(name)
-            if obj is None or old not in obj.labels:
-                raise NotFound(f"label {old!r}")
-            if new in obj.labels and not replace:
-                raise AlreadyExists(f"label {new!r}")
-            if old != new:
-                self.editor.set_labels(self.kind, name, {old: "", new: obj.labels[old]})
-            return
-
-        def move(tx: Txn) -> None:
-            obj = self.load(tx, name)
-            if obj is None or old not in obj.labels:
-                raise NotFound(f"label {old!r}")
-            if new in obj.labels and not replace:
-                raise AlreadyExists(f"label {new!r}")
-            if old != new:
-                labels = {k: v for k, v in obj.labels.items() if k != old}
-                labels[new] = obj.labels[old]
-                self.store_labels(tx, name, labels)
-
-        self.store.update(move)
+        obj = self._object(name)
+        if obj is None or old not in obj.labels:
+            raise NotFound(f"label {old!r}")
+        if new in obj.labels and not replace:
+            raise AlreadyExists(f"label {new!r}")
+        value = obj.labels[old]
+        self.editor.rename_label(self.kind, name, old, new, value, replace=replace)
+        self._objects.pop(name, None)
 
     def mtime(self, name: str, obj: Image | Container, sub: Path, data: bytes) -> int:
         """The mtime of file `sub` of object `name`: the object's `updatedat` when the mount

@@ -118,8 +118,9 @@ class Records:
 
 
 class RecordView(View):
-    """A read-only collection of records, each read by `load` and listed by `names`. On a
-    live node (an editor), the labels of a collection with a `kind` are written through it."""
+    """A read-only collection of records, each read by `load` and listed by `names`. The
+    labels of a collection with a `kind` are written through an editor that `edits_labels`
+    of it (a live node's)."""
 
     kind = ""  # as the editor names the collection; "": labels read-only everywhere
 
@@ -145,11 +146,11 @@ class RecordView(View):
         """Whether a directory between the top and the records (`GROUP`) exists."""
         return False
 
-    # ---- labels written through a live node's editor ------------------------------------
+    # ---- labels, where the editor writes them (a live node's) ------------------------------
 
     def _label_editor(self, path: Path) -> Editor:
         """The editor, if the labels of `path`'s record may be written; else the refusal."""
-        if self.editor is None or not self.kind or len(path) < self.depth:
+        if not self.kind or len(path) < self.depth or not self.editor.edits_labels(self.kind):
             raise self.refuse(path)
         self.check_writable()
         return self.editor
@@ -172,7 +173,7 @@ class RecordView(View):
 
     def creatable(self, path: Path) -> bool:
         self.check_writable()
-        editable = self.editor is not None and bool(self.kind)
+        editable = bool(self.kind) and self.editor.edits_labels(self.kind)
         return editable and len(path) == self.depth + 1 and path[-1] == LABELS
 
     def set_label(self, path: Path, key: str, value: str) -> None:
@@ -186,7 +187,7 @@ class RecordView(View):
         record = self.records.record(path[: self.depth], self.load)
         if record is None or key not in record.labels:
             raise NotFound(f"label {key!r}")
-        editor.set_labels(self.kind, self._ident(path), {key: ""})
+        editor.remove_label(self.kind, self._ident(path), key)
 
     def unlink(self, path: Path) -> None:
         if not self._is_label(path):

@@ -45,8 +45,7 @@ class TasksView(View):
         self.store = context.store
         self.namespace = context.namespace
         self.tasks = tasks
-        editor = context.editor
-        self.editor = editor if isinstance(editor, ContainerdEditor) else None
+        self.editor = context.editor
 
     def _files(self, task: Task) -> tuple[str, ...]:
         return STOPPED if task.exit_status is not None else ALWAYS
@@ -62,7 +61,7 @@ class TasksView(View):
             return Stat(True, mtime=self.started)
         if kind != FILE or path[2] not in self._files(task):
             return None
-        writable = path[2] == SIGNAL and self.editor is not None and not self.readonly
+        writable = path[2] == SIGNAL and not self.readonly
         return Stat(False, len(self._text(task, path[2])), mtime=self.started, writable=writable)
 
     def entries(self, path: Path, after: str | None = None) -> Iterator[tuple[str, Stat | None]]:
@@ -85,9 +84,9 @@ class TasksView(View):
     # ---- the two changes ------------------------------------------------------------------
 
     def writable_field(self, path: Path) -> Field:
-        if self.editor is None or classify(path, self) != FILE or path[2] != SIGNAL:
+        if classify(path, self) != FILE or path[2] != SIGNAL:
             raise self.refuse(path)
-        self.check_writable()
+        self._containerd(path)
         if self.tasks.get(path[1]) is None:
             raise NotFound(f"task {path[1]}")
         return Field(SIGNAL, "line")
@@ -95,16 +94,21 @@ class TasksView(View):
     def commit(self, path: Path, value: str) -> None:
         self.writable_field(path)
         number = signal_number(value)  # checked before containerd is asked
-        assert self.editor is not None
-        self.editor.kill(path[1], number)
+        self._containerd(path).kill(path[1], number)
         self.tasks.forget()
 
     def rmdir(self, path: Path) -> None:
-        if self.editor is None or classify(path, self) != OBJECT:
+        if classify(path, self) != OBJECT:
             raise self.refuse(path)
-        self.check_writable()
-        self.editor.delete_task(path[1])
+        self._containerd(path).delete_task(path[1])
         self.tasks.forget()
+
+    def _containerd(self, path: Path) -> ContainerdEditor:
+        """The editor of the writable mount of a live node (a read-only one has none)."""
+        self.check_writable()
+        if not isinstance(self.editor, ContainerdEditor):
+            raise self.refuse(path)
+        return self.editor
 
     def _text(self, task: Task, name: str) -> bytes:
         if name == SIGNAL:
