@@ -12,7 +12,7 @@ import io
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from .common import open_store
+from .common import gives_up_clearly, open_store
 from .formats import add_text_or_json, emit, go_json
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     progress = None if args.quiet or not sys.stderr.isatty() else _Progress(sys.stderr)
     try:
-        with open_store(args, create=True) as store:
+        with open_store(args, create=True) as store, gives_up_clearly(store):
             final = import_bolt(store, args.path, args.only_namespace, progress)
     finally:
         if progress is not None:
