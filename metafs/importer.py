@@ -13,6 +13,7 @@ and the copy runs in a single write transaction, which aborts if anything still 
 On etcd that transaction is one etcd transaction too (docs/etcd.md: the limits it needs); if
 another writer committed while it ran, nothing is applied and the copy runs again, whole, on the
 store as it then is (`Store.update`): it replaces what it copies, and keeps nothing it read.
+After `ATTEMPTS` runs that all met another writer's commit it raises `Conflict`.
 To import the file of a running containerd, see the note in `metafs.bolt` on reading live files.
 """
 
@@ -30,6 +31,12 @@ from .store import Bucket, Store, Txn
 __all__ = ["ImportProgress", "import_bolt"]
 
 REPORT_EVERY = 512  # entries between two progress reports
+# runs of the copy before its Conflict reaches the caller (`Store.update` makes 64 for small
+# changes): a run of a big import takes seconds on etcd (5k images, 45k keys: ~2 s) and any
+# commit under the prefix meanwhile refuses it, so a store written more often than that never
+# lets it through (64 runs against a writer every 100 ms: 99 s, then the error); 4 pass a
+# store written now and then, and tell within seconds (8 s there) that one is too busy
+ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -158,7 +165,7 @@ def import_bolt(
                     counter.add(key, value)
             return counter
 
-        counter = store.update(copy)
+        counter = store.update(copy, attempts=ATTEMPTS)
     final = counter.state("done")
     report(final)
     return final

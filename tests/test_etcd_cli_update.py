@@ -20,6 +20,7 @@ from metafs.cli import main
 from metafs.containers import Containers
 from metafs.content import Content
 from metafs.images import Images
+from metafs.importer import ATTEMPTS as IMPORT_ATTEMPTS
 from metafs.leases import Leases
 from metafs.store import ATTEMPTS, Txn
 
@@ -243,3 +244,19 @@ def test_on_lmdb_a_write_verb_runs_once(tmp_path, capfd, monkeypatch):
     monkeypatch.setattr(Txn, "_run_before_commit", lambda tx: runs.append(1) or real(tx))
     assert run(capfd, where, "images", "tag", APP, "example.com/app:2")[0] == 0
     assert runs == [1]
+
+
+def test_an_import_that_loses_every_run_gives_up_after_a_few(locator: str, capfd, monkeypatch):
+    """A run of a big import takes seconds, and any commit meanwhile refuses it: it gives up
+    after importer.ATTEMPTS runs, not 64, and leaves the store as the other writer left it."""
+    race = Race(monkeypatch, locator, label("raced", "yes"), times=IMPORT_ATTEMPTS)
+    try:
+        status, out, err = run(capfd, locator, "import", str(META_DB))
+        assert race.runs == IMPORT_ATTEMPTS < ATTEMPTS
+    finally:
+        race.close()
+    assert (status, out) == (1, "")
+    assert err.count("\n") == 1
+    assert f"during each of the {IMPORT_ATTEMPTS} runs of this change, which changed" in err
+    with Store.open(locator) as store, store.read() as tx:
+        assert [image.name for image in Images(tx, NS).list()] == [APP]

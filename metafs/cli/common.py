@@ -98,16 +98,16 @@ def update(args: argparse.Namespace, change: Callable[[Txn], T]) -> T:
 
 
 @contextmanager
-def gives_up_clearly(store: Store) -> Iterator[None]:
-    """A `Store.update` inside whose every run met another writer's commit fails with one
-    line that says so (rather than the last run's)."""
+def gives_up_clearly(store: Store, attempts: int = ATTEMPTS) -> Iterator[None]:
+    """A `Store.update` inside whose every run (`attempts` of them) met another writer's
+    commit fails with one line that says so (rather than the last run's)."""
     try:
         yield
     except Conflict as exc:
         if type(exc) is not Conflict:  # a read of a compacted revision: its own message
             raise
         raise Conflict(
-            f'store "{store.path}": another writer committed during each of the {ATTEMPTS} runs '
+            f'store "{store.path}": another writer committed during each of the {attempts} runs '
             "of this change, which changed nothing"
         ) from None
 
