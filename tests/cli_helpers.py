@@ -1,4 +1,5 @@
-"""Running `python -m metafs` against a store in a temporary directory, and looking at the store.
+"""Running `python -m metafs` against a store, and looking at the store. A store is where the
+`new_store` fixture (conftest.py) put it: an LMDB directory (a Path) or an `etcd://` locator.
 
 The commands run in subprocesses with PYTHONPATH set to this worktree, so the code under test
 is the worktree's; TZ is UTC so local times print as ctr printed them for the fixture.
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from metafs import Bucket, Store
+from metafs.errors import NotFound
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +31,7 @@ def env() -> dict[str, str]:
 
 
 def metafs(
-    store: Path, *args: str, stdin: bytes | None = None, extra_env: dict[str, str] | None = None
+    store: Where, *args: str, stdin: bytes | None = None, extra_env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run `metafs --store STORE ARGS...`; stdout and stderr decoded as UTF-8."""
     environ = env()
@@ -49,7 +51,7 @@ def metafs(
     )
 
 
-def ok(store: Path, *args: str, stdin: bytes | None = None) -> str:
+def ok(store: Where, *args: str, stdin: bytes | None = None) -> str:
     """Run a command that must succeed silently on stderr; return its stdout."""
     result = metafs(store, *args, stdin=stdin)
     assert result.returncode == 0, (args, result.stderr)
@@ -57,7 +59,7 @@ def ok(store: Path, *args: str, stdin: bytes | None = None) -> str:
     return result.stdout
 
 
-def fails(store: Path, *args: str, status: int = 1, stdin: bytes | None = None) -> str:
+def fails(store: Where, *args: str, status: int = 1, stdin: bytes | None = None) -> str:
     """Run a command that must fail with one `metafs: ...` line on stderr and leave the store
     exactly as it was; return that line."""
     before = contents(store)
@@ -82,6 +84,20 @@ def space_cells(text: str, headers: list[str]) -> list[list[str]]:
     return [[line[a:b].rstrip(" ") for a, b in bounds] for line in lines]
 
 
+Where = Path | str  # an LMDB directory, or an etcd:// locator
+
+
+def exists(store: Where) -> bool:
+    """Whether there is a store at `store`: its directory, or its prefix on etcd."""
+    if isinstance(store, Path):
+        return store.exists()
+    try:
+        Store.open(store, readonly=True).close()
+    except NotFound:
+        return False
+    return True
+
+
 Entry = tuple[tuple[bytes, ...], bytes | None]
 
 
@@ -94,9 +110,14 @@ def _walk(bucket: Bucket, path: tuple[bytes, ...]) -> Iterator[Entry]:
             yield from _walk(sub, (*path, name))
 
 
-def contents(store: Path) -> tuple[int, list[Entry]]:
-    """The store's last transaction id and every bucket, key and value in it."""
-    if not (store / "data.mdb").exists():
+def contents(store: Where) -> tuple[int, list[Entry]]:
+    """The store's last transaction id (on etcd: the cluster's revision, which no other test
+    moves while this one runs) and every bucket, key and value in it."""
+    if isinstance(store, Path) and not (store / "data.mdb").exists():
         return (0, [])
-    with Store.open(store, readonly=True) as opened, opened.read() as tx:
+    try:
+        opened = Store.open(store, readonly=True)
+    except NotFound:
+        return (0, [])
+    with opened, opened.read() as tx:
         return opened.generation(), list(_walk(tx.root(), ()))

@@ -22,6 +22,38 @@ from metafs import Store
 pytest_plugins = ["etcd_cluster"]  # private etcd members: etcd_server, etcd_prefix, etcd_three
 
 
+class NewStores:
+    """Where new stores go on one engine: `new_store(name)` is a store that does not exist
+    yet, a directory in a temporary directory on LMDB, a key prefix no other test uses on the
+    session's private etcd member (`etcd://127.0.0.1:PORT/PREFIX`). `.engine` says which."""
+
+    def __init__(self, engine: str, base: Path, request: pytest.FixtureRequest) -> None:
+        self.engine = engine
+        self.base = base
+        self.etcd = request.getfixturevalue("etcd_server") if engine == "etcd" else None
+
+    def __call__(self, name: str = "store") -> Path | str:
+        if self.etcd is not None:
+            from etcd_cluster import new_prefix  # (a plugin: imported once pytest has it)
+
+            return str(self.etcd.locator(f"{new_prefix()}-{name}"))
+        return self.base / name
+
+
+@pytest.fixture(params=["lmdb", "etcd"])
+def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> NewStores:
+    """New stores for one test, once per engine the CLI suites run on."""
+    return NewStores(request.param, tmp_path, request)
+
+
+@pytest.fixture(scope="module", params=["lmdb", "etcd"])
+def module_new_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> NewStores:
+    """New stores shared by the tests of a module, once per engine."""
+    return NewStores(request.param, tmp_path_factory.mktemp("stores"), request)
+
+
 @pytest.fixture(params=["lmdb", "etcd"])
 def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Where a new empty store is, once per engine the store suites run on: an LMDB directory,

@@ -184,10 +184,15 @@ def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluste
     cluster.stop()
 
 
+def new_prefix() -> str:
+    """A key prefix no other test uses, for a store of its own on the shared member."""
+    return f"test{next(_prefixes)}"
+
+
 @pytest.fixture
 def etcd_prefix() -> str:
     """A key prefix no other test uses, for a store of its own on the shared member."""
-    return f"test{next(_prefixes)}"
+    return new_prefix()
 
 
 @pytest.fixture(scope="module")

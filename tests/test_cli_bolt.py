@@ -9,13 +9,15 @@ import subprocess
 import sys
 
 import pytest
-from cli_helpers import env, fails, metafs, ok
+from cli_helpers import env, fails, ok
 from containerd_fixture import BOLT_DUMP, EXPECTED, META_DB
+
+from metafs import Store
 
 
 @pytest.fixture
-def store(tmp_path):
-    return tmp_path / "store"
+def store(new_store):
+    return new_store()
 
 
 def test_import_copies_the_file_and_says_what_it_copied(store):
@@ -26,8 +28,8 @@ def test_import_copies_the_file_and_says_what_it_copied(store):
     assert ok(store, "namespaces", "ls", "-q") == "default\nlabeled-ns\nteam-b\n"
 
 
-def test_import_json_says_the_same(store, tmp_path):
-    text = ok(tmp_path / "text", "import", str(META_DB))
+def test_import_json_says_the_same(store, new_store):
+    text = ok(new_store("text"), "import", str(META_DB))
     summary = json.loads(ok(store, "import", "--format", "json", str(META_DB)))
     assert summary == {
         "path": str(META_DB),
@@ -40,7 +42,7 @@ def test_import_json_says_the_same(store, tmp_path):
 
 
 def test_import_replaces_what_was_there(store):
-    store.mkdir()  # an empty directory: a new store (a path that does not exist is refused)
+    Store.open(store).close()  # a new store (`--store` naming none is refused but by import)
     ok(store, "namespaces", "create", "leftover")
     ok(store, "import", "--namespace", "team-b", str(META_DB))
     assert ok(store, "namespaces", "ls", "-q") == "leftover\nteam-b\n"
@@ -50,7 +52,7 @@ def test_import_replaces_what_was_there(store):
 
 @pytest.mark.parametrize("damage", ["not bolt", "truncated", "corrupt meta", "empty"])
 def test_bad_files_are_refused_and_the_store_kept(store, tmp_path, damage):
-    store.mkdir()
+    Store.open(store).close()
     ok(store, "namespaces", "create", "kept")
     data = META_DB.read_bytes()
     bad = tmp_path / "bad.db"
@@ -71,6 +73,7 @@ def test_bad_files_are_refused_and_the_store_kept(store, tmp_path, damage):
 
 
 def test_import_of_a_missing_file_or_namespace(store, tmp_path):
+    Store.open(store).close()
     assert "not found" in fails(store, "import", str(tmp_path / "nope.db"))
     assert "not found" in fails(store, "import", "--namespace", "nope", str(META_DB))
 
@@ -82,9 +85,9 @@ def test_dump_after_import_is_what_bbolt_printed(store):
     assert set(tree) == {"v1"} and {"default", "labeled-ns", "team-b"} <= set(tree["v1"])
 
 
-def test_dump_of_a_store_that_does_not_exist(tmp_path):
-    result = metafs(tmp_path / "missing", "dump")
-    assert result.returncode == 1 and result.stderr.startswith("metafs: ")
+def test_dump_of_a_store_that_does_not_exist(new_store):
+    missing = new_store("missing")
+    assert fails(missing, "dump") == f'metafs: store "{missing}": not found'  # on etcd too
 
 
 def test_progress_is_shown_on_a_terminal_only(store):

@@ -1,4 +1,4 @@
-"""`metafs containers ls|info|create|label|rm` in subprocesses, against a store in tmp_path."""
+"""`metafs containers ls|info|create|label|rm` in subprocesses, on a new store on each engine."""
 
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ def ids(store, namespace="default"):
 
 
 @pytest.fixture
-def store(tmp_path):
-    path = tmp_path / "store"
+def store(new_store):
+    path = new_store()
     with Store.open(path) as opened, opened.write() as tx:
         images = Images(tx, "default")
         images.create(Image(ALPINE, Descriptor(MANIFEST, DIGEST, 405), {"team": "core", "x": "1"}))

@@ -20,8 +20,8 @@ from metafs import Descriptor, Image, Images, Store
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("errors") / "store"
+def store(module_new_store) -> Path | str:
+    path = module_new_store()
     ok(path, "import", "-q", str(META_DB))
     return path
 
@@ -84,7 +84,7 @@ def unmount(mnt: Path) -> None:
         subprocess.run(["fusermount3", "-u", "-z", str(mnt)], check=False)
 
 
-def names(store: Path, *args: str, extra_env: dict[str, str] | None = None) -> list[str]:
+def names(store: Path | str, *args: str, extra_env: dict[str, str] | None = None) -> list[str]:
     done = metafs(store, *args, extra_env=extra_env)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     return done.stdout.splitlines()
@@ -187,10 +187,10 @@ def pipe_status(command: list[str], workdir: Path) -> tuple[int, str]:
     return int(done.stdout), (workdir / "err").read_text()
 
 
-def test_a_pipe_into_head_exits_141_quietly_once_output_outgrows_the_pipe(tmp_path):
+def test_a_pipe_into_head_exits_141_quietly_once_output_outgrows_the_pipe(new_store, tmp_path):
     """As docs/cli.md says: 141 when the reader went away before all was written (more than a
     pipe holds), 0 when everything fitted in the pipe; never a traceback."""
-    store = tmp_path / "store"
+    store = new_store()
     with Store.open(store) as opened, opened.write() as tx:
         images = Images(tx, "default")
         target = Descriptor("application/vnd.oci.image.manifest.v1+json", "sha256:" + "a" * 64, 1)

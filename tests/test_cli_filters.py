@@ -111,8 +111,8 @@ def test_container_fields():
 
 
 @pytest.fixture
-def store(tmp_path):
-    path = tmp_path / "store"
+def store(new_store):
+    path = new_store()
     with Store.open(path) as opened, opened.write() as tx:
         images = Images(tx, "default")
         for image in IMAGES:

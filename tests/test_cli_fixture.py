@@ -77,8 +77,8 @@ def test_every_expected_file_is_compared():
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("fixture") / "store"
+def store(module_new_store) -> Path | str:
+    path = module_new_store()
     with Store.open(path) as opened:
         import_bolt(opened, META_DB)
     return path

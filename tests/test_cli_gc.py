@@ -13,8 +13,8 @@ from metafs import Content, Leases, Snapshots, Store
 
 
 @pytest.fixture
-def store(tmp_path):
-    path = tmp_path / "store"
+def store(new_store):
+    path = new_store()
     with Store.open(path) as store, store.write() as tx:
         build_meta_small(tx)
         Snapshots(tx, "default").create("overlayfs", "stray", CHAIN)

@@ -1,4 +1,4 @@
-"""`metafs images ls|put|tag|rm|label` in subprocesses, against a store in tmp_path."""
+"""`metafs images ls|put|tag|rm|label` in subprocesses, against a new store on each engine."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ def names(store, namespace="default"):
 
 
 @pytest.fixture
-def store(tmp_path):
-    path = tmp_path / "store"
+def store(new_store):
+    path = new_store()
     with Store.open(path) as opened, opened.write() as tx:
         Images(tx, "default").create(
             Image(ALPINE, Descriptor(MANIFEST, DIGEST, 405, {"org.opencontainers.x": "1"}),
@@ -71,9 +71,12 @@ def test_ls_json(store):
     assert json.loads(ok(store, "-n", "empty", "images", "ls", "--format", "json")) == []
 
 
-def test_ls_of_a_store_that_does_not_exist(tmp_path):
-    line = fails(tmp_path / "missing", "images", "ls")
-    assert "not found" in line and "missing" in line
+def test_ls_and_put_of_a_store_that_does_not_exist(new_store):
+    missing = new_store("missing")
+    assert fails(missing, "images", "ls") == f'metafs: store "{missing}": not found'
+    line = fails(missing, "images", "put", "a:1", "--digest", DIGEST, "--size", "1")
+    assert line.startswith(f'metafs: store "{missing}" (to make a new store there, ')
+    assert line.endswith("): not found")  # and fails() saw that it was not made
 
 
 def test_help_says_size_is_the_target_size(tmp_path):

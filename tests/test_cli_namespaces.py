@@ -1,4 +1,4 @@
-"""`metafs namespaces ls|create|rm|label` in subprocesses, against a store in tmp_path."""
+"""`metafs namespaces ls|create|rm|label` in subprocesses, against a new store on each engine."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ def labels(store, name):
 
 
 @pytest.fixture
-def store(tmp_path):
-    path = tmp_path / "store"
-    path.mkdir()  # an empty directory: a new store (a path that does not exist is refused)
+def store(new_store):
+    path = new_store()
+    Store.open(path).close()  # a new store (a `--store` that does not exist is refused)
     ok(path, "namespaces", "create", "default")
     return path
 
@@ -75,8 +75,8 @@ def test_rm_refuses_a_namespace_with_images_and_is_all_or_nothing(store):
     assert ok(store, "namespaces", "ls", "-q") == "default\n"
 
 
-def test_ls_of_an_empty_store(tmp_path):
-    path = tmp_path / "fresh"
+def test_ls_of_an_empty_store(new_store):
+    path = new_store("fresh")
     with Store.open(path):
         pass
     assert ok(path, "namespaces", "ls") == "NAME LABELS \n"

@@ -23,8 +23,8 @@ HOUR = 3600 * 10**9
 
 
 @pytest.fixture
-def store(tmp_path):
-    path = tmp_path / "store"
+def store(new_store):
+    path = new_store()
     with Store.open(path) as opened:
         import_bolt(opened, META_DB)
     return path

@@ -19,8 +19,8 @@ HOUR = 3600 * 1_000_000_000
 
 
 @pytest.fixture
-def store(tmp_path):
-    path = tmp_path / "store"
+def store(new_store):
+    path = new_store()
     now = now_ns()
     with Store.open(path) as opened, opened.write() as tx:
         ns = B.create_namespace(tx, "default")

@@ -5,6 +5,10 @@ is created only where the user asked for one, and private to its owner.
 The tests run as root, whom permission bits do not stop: the commands that must meet them run
 under `setpriv` without the capabilities that override them (CAP_DAC_OVERRIDE and
 CAP_DAC_READ_SEARCH), so that root is refused as its owner's mode bits say.
+
+A store that does not exist, and the default location, are tested on LMDB and etcd (the
+`new_store` fixture). Modes, files and directories are an LMDB store's own; an etcd store's
+own faults are a locator that is wrong and an etcd that does not answer.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import DIGEST, env
+from cli_helpers import DIGEST, env, exists
 
 from metafs import Descriptor, Image, Images, Store
 
@@ -105,10 +110,10 @@ def test_a_store_the_user_may_read_but_not_write_serves_reads(tmp_path):
         ["gc"],
     ],
 )
-def test_a_store_that_does_not_exist_is_not_created(tmp_path, verb):
-    missing = tmp_path / "typo"
-    one_line(run("--store", str(missing), *verb), str(missing), "not found")
-    assert not missing.exists()
+def test_a_store_that_does_not_exist_is_not_created(new_store, verb):
+    missing = new_store("typo")
+    one_line(run("--store", str(missing), *verb), f'store "{missing}"', "not found")
+    assert not exists(missing)
 
 
 @pytest.fixture
@@ -121,12 +126,12 @@ def mountpoint(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["fusermount3", "-u", "-z", str(mnt)], check=False)
 
 
-def test_mount_of_a_store_that_does_not_exist_is_refused(tmp_path, mountpoint):
-    missing = tmp_path / "typo"
+def test_mount_of_a_store_that_does_not_exist_is_refused(new_store, mountpoint):
+    missing = new_store("typo")
     for options in ([], ["--read-only"]):
         result = run("mount", "--store", str(missing), *options, str(mountpoint))
-        one_line(result, str(missing), "not found")
-        assert not missing.exists() and not os.path.ismount(mountpoint)
+        one_line(result, f'store "{missing}"', "not found")
+        assert not exists(missing) and not os.path.ismount(mountpoint)
 
 
 def test_a_store_path_that_is_a_file(tmp_path, mountpoint):
@@ -177,5 +182,66 @@ def test_the_default_location_and_an_empty_directory_become_private_stores(tmp_p
     assert result.stdout == "ns\n"
 
 
+def test_the_default_location_is_made_on_first_use_on_etcd_too(new_store):
+    default = new_store("default")
+    result = run("namespaces", "create", "ns", extra_env={"METAFS_STORE": str(default)})
+    assert (result.returncode, result.stderr) == (0, "")
+    result = run("--store", str(default), "namespaces", "ls", "-q")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "ns\n", "")
+
+
 def test_an_unknown_kind_of_store_is_one_line():
     one_line(run("--store", "nope://host/x", "images", "ls"), "nope://", "unknown kind of store")
+
+
+def run_together(*commands: list[str], extra_env=None) -> list[subprocess.CompletedProcess]:
+    """`run(*command)` for each command, all at the same time (each waits seconds for etcd)."""
+    environ = {**env(), **(extra_env or {})}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "metafs", *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environ,
+        )
+        for command in commands
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return results
+
+
+WRONG_LOCATORS = {
+    "etcd://": "no etcd endpoint",
+    "etcd:///prefix": "no etcd endpoint",
+    "etcd://localhost/prefix": '"localhost" is not HOST:PORT',
+    "etcd://127.0.0.1:x": '"127.0.0.1:x" is not HOST:PORT',
+    "etcd://127.0.0.1:65536": '"127.0.0.1:65536" is not HOST:PORT',
+    "etcd://127.0.0.1:0": '"127.0.0.1:0" is not HOST:PORT',
+    "etcd://127.0.0.1:2379,[::1]:2379": "all IPv4 or all IPv6",
+}
+
+
+def test_a_wrong_etcd_locator_is_one_line():
+    verbs = [*READS, WRITE, ["import", "x.db"]]  # each verb in turn: all read the locator alike
+    commands = [["--store", where, *verbs[i % 4]] for i, where in enumerate(WRONG_LOCATORS)]
+    for command, result in zip(commands, run_together(*commands), strict=True):
+        one_line(result, WRONG_LOCATORS[command[1]], "invalid argument")
+
+
+def test_an_etcd_that_does_not_answer_is_one_line_in_seconds(tmp_path, mountpoint):
+    """Nothing listens on port 1 (a privileged port no test starts a member on): every kind of
+    command gives up after a few seconds with one line, the mount without mounting."""
+    verbs = [READS[0], WRITE, ["import", str(tmp_path / "x.db")], ["mount", str(mountpoint)]]
+    started = time.monotonic()
+    results = run_together(
+        *(["--store", "etcd://127.0.0.1:1/x", *verb] for verb in verbs),
+        extra_env={"XDG_STATE_HOME": str(tmp_path)},
+    )
+    assert time.monotonic() - started < 15
+    for result in results:
+        one_line(result, "etcd 127.0.0.1:1: ", "Connection refused", ": etcd unavailable")
+    assert not os.path.ismount(mountpoint)

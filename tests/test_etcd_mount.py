@@ -117,5 +117,5 @@ def test_mounting_an_etcd_store_that_is_not_there_says_so(etcd_server: EtcdClust
         timeout=60,
     )
     assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr.count("\n") == 1 and "does not exist" in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and "not found" in result.stderr, result.stderr
     assert not is_mounted(mnt)

@@ -70,7 +70,7 @@ class Locator:
         endpoints = tuple(host for host in hosts.split(",") if host)
         for endpoint in endpoints:
             host, colon, port = endpoint.rpartition(":")
-            if not colon or not host or not port.isdigit():
+            if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise InvalidArgument(f'store "{text}": "{endpoint}" is not HOST:PORT')
         if not endpoints:
             raise InvalidArgument(f'store "{text}": no etcd endpoint')
@@ -117,8 +117,10 @@ class EtcdEngine:
         self._generation = answer.header.revision
         if answer.kvs:
             return
-        if not create:
-            raise NotFound(f'store "{self.location}" does not exist')
+        if not create:  # said as the LMDB engine says it
+            where = f'store "{self.location}"'
+            hint = "" if self.readonly else " (to make a new store there, import into it)"
+            raise NotFound(where + hint)
         absent = pb.Compare(key=self._commit_key, target=pb.Compare.VERSION, version=0)
         made = pb.RequestOp(request_put=pb.PutRequest(key=self._commit_key, value=b"created"))
         self.client.txn([absent], [made], retry=True)  # lost the race: made by another, fine
