@@ -10,6 +10,10 @@ containerd had, with no leftovers of an earlier import or edit.
 Nothing changes unless everything succeeds: the part of the file to import is walked and
 checked in full first (so a truncated or corrupt file is refused before the store is touched),
 and the copy runs in a single write transaction, which aborts if anything still goes wrong.
+On etcd that transaction is one etcd transaction too (docs/etcd.md: the limits it needs); if
+another writer committed while it ran, nothing is applied and the copy runs again, whole, on the
+store as it then is (`Store.update`): it replaces what it copies, and keeps nothing it read.
+After `ATTEMPTS` runs that all met another writer's commit it raises `Conflict`.
 To import the file of a running containerd, see the note in `metafs.bolt` on reading live files.
 """
 
@@ -22,11 +26,17 @@ from dataclasses import dataclass
 from .bolt import BoltFile, BoltFormatError
 from .bolt import Bucket as BoltBucket
 from .errors import NotFound
-from .store import Bucket, Store
+from .store import Bucket, Store, Txn
 
 __all__ = ["ImportProgress", "import_bolt"]
 
 REPORT_EVERY = 512  # entries between two progress reports
+# runs of the copy before its Conflict reaches the caller (`Store.update` makes 64 for small
+# changes): a run of a big import takes seconds on etcd (5k images, 45k keys: ~2 s) and any
+# commit under the prefix meanwhile refuses it, so a store written more often than that never
+# lets it through (64 runs against a writer every 100 ms: 99 s, then the error); 4 pass a
+# store written now and then, and tell within seconds (8 s there) that one is too busy
+ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -132,11 +142,13 @@ def import_bolt(
                     )
                 counter.add(key, value)
         totals = counter.state()
-        counter = _Counter(report, "copying", totals.entries, totals.bytes)
-        report(counter.state())
 
-        # 2. copy, in one transaction: any error aborts it and leaves the store as it was
-        with store.write() as tx:
+        # 2. copy, in one transaction: any error aborts it and leaves the store as it was.
+        # It keeps nothing it read but whether buckets exist, so a commit that met another
+        # writer's (etcd) is run again whole on the store as it is then (`Store.update`).
+        def copy(tx: Txn) -> _Counter:
+            counter = _Counter(report, "copying", totals.entries, totals.bytes)
+            report(counter.state())
             for where, source in sources:
                 parent = tx.create_buckets(*where[:-1])
                 if parent.bucket(where[-1]) is not None:
@@ -151,6 +163,9 @@ def import_bolt(
                     else:
                         targets[holder].put(key, value)
                     counter.add(key, value)
+            return counter
+
+        counter = store.update(copy, attempts=ATTEMPTS)
     final = counter.state("done")
     report(final)
     return final

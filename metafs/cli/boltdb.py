@@ -12,7 +12,7 @@ import io
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from .common import open_store
+from .common import gives_up_clearly, open_store
 from .formats import add_text_or_json, emit, go_json
 
 if TYPE_CHECKING:
@@ -98,11 +98,11 @@ class _Progress:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from ..importer import import_bolt
+    from ..importer import ATTEMPTS, import_bolt
 
     progress = None if args.quiet or not sys.stderr.isatty() else _Progress(sys.stderr)
     try:
-        with open_store(args, create=True) as store:
+        with open_store(args, create=True) as store, gives_up_clearly(store, ATTEMPTS):
             final = import_bolt(store, args.path, args.only_namespace, progress)
     finally:
         if progress is not None:

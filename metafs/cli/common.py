@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import os
 
-from ..store import Store
+from ..contexts import contextmanager
+from ..errors import Conflict
+from ..store import ATTEMPTS, Store
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
+    from typing import TypeVar
+
+    from ..store import Txn
+
+    T = TypeVar("T")
 
 
 class Computed(str):
@@ -79,6 +86,30 @@ def open_store(
     typo does not make (or mount) an empty store. `options`: the engine's own."""
     create = create or args.store is None
     return Store.open(store_locator(args), readonly=readonly, create=create, **options)
+
+
+def update(args: argparse.Namespace, change: Callable[[Txn], T]) -> T:
+    """Run `change(tx)` in a write transaction of the store the command names and return what
+    it returns (`Store.update`). On etcd a commit that met another process's is refused whole
+    and `change` runs again on what is there now, so it must only read and change `tx`: the
+    command prints what it returns, after the commit."""
+    with open_store(args) as store, gives_up_clearly(store):
+        return store.update(change)
+
+
+@contextmanager
+def gives_up_clearly(store: Store, attempts: int = ATTEMPTS) -> Iterator[None]:
+    """A `Store.update` inside whose every run (`attempts` of them) met another writer's
+    commit fails with one line that says so (rather than the last run's)."""
+    try:
+        yield
+    except Conflict as exc:
+        if type(exc) is not Conflict:  # a read of a compacted revision: its own message
+            raise
+        raise Conflict(
+            f'store "{store.path}": another writer committed during each of the {attempts} runs '
+            "of this change, which changed nothing"
+        ) from None
 
 
 def parse_labels(items: list[str]) -> dict[str, str]:

@@ -12,7 +12,7 @@ from ..gclabels import LABEL_ROOT
 from ..images import Images
 from ..snapshots import Snapshots
 from ..store import Txn
-from .common import computed, open_store, parse_labels
+from .common import computed, open_store, parse_labels, update
 from .formats import (
     add_format_option,
     emit,
@@ -300,21 +300,25 @@ def _spec(args: argparse.Namespace, annotations: dict[str, str]) -> AnyValue:
 def cmd_create(args: argparse.Namespace) -> int:
     cmd_labels = parse_labels(args.label)
     namespace = write_namespace(args)
-    with open_store(args) as store, store.write() as tx:
+    runtime = _runtime(args)
+    spec = _spec(args, cmd_labels)  # once, out of the transaction that may run again: stdin
+    key = args.id if args.snapshot_key is None else args.snapshot_key
+
+    def change(tx: Txn) -> None:
         image = Images(tx, namespace).get(args.image)
-        labels = {**image.labels, **cmd_labels}
-        key = args.id if args.snapshot_key is None else args.snapshot_key
         Containers(tx, namespace).create(
             Container(
                 args.id,
-                labels,
+                {**image.labels, **cmd_labels},
                 image=image.name,
-                runtime=_runtime(args),
-                spec=_spec(args, cmd_labels),
+                runtime=runtime,
+                spec=spec,
                 snapshotter=args.snapshotter,
                 snapshot_key=key,
             )
         )
+
+    update(args, change)
     return 0
 
 
@@ -325,13 +329,14 @@ def cmd_label(args: argparse.Namespace) -> int:
         return live_writes.label(args, "containers")
     labels = parse_labels(args.labels)
     namespace = write_namespace(args)
-    with open_store(args) as store, store.write() as tx:
+
+    def change(tx: Txn) -> Container:
         containers = Containers(tx, namespace)
         if labels:
-            container = containers.update(Container(args.name, labels=labels), *label_paths(labels))
-        else:
-            container = containers.get(args.name)
-    emit_labels(container.labels)
+            return containers.update(Container(args.name, labels=labels), *label_paths(labels))
+        return containers.get(args.name)
+
+    emit_labels(update(args, change).labels)
     return 0
 
 
@@ -341,12 +346,15 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
         return live_writes.delete(args, "containers", args.ids)
     namespace = write_namespace(args)
-    with open_store(args) as store, store.write() as tx:
+
+    def change(tx: Txn) -> None:
         containers = Containers(tx, namespace)
         for cid in dict.fromkeys(args.ids):
             if args.keep_snapshot:
                 _pin_snapshot(tx, namespace, containers.get(cid))
             containers.delete(cid)
+
+    update(args, change)
     return 0
 
 

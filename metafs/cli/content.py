@@ -10,7 +10,7 @@ from __future__ import annotations
 from .. import filters, validation
 from ..codec import now_ns
 from ..content import Blob, Content
-from .common import open_store, parse_labels
+from .common import open_store, parse_labels, update
 from .formats import (
     emit,
     emit_labels,
@@ -41,6 +41,8 @@ FIELDS: filters.Fields[Blob] = filters.Fields(
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
 if TYPE_CHECKING:
     import argparse
+
+    from ..store import Txn
 
 RM_DESCRIPTION = """\
 Remove the blob records and print each digest removed, as ctr. A DIGEST that is not a valid
@@ -122,8 +124,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_rm(args: argparse.Namespace) -> int:
     digests = [validation.digest(digest) for digest in args.digests]
     namespace = write_namespace(args)
-    with open_store(args) as store, store.write() as tx:
-        deleted, skipped = delete_present(digests, Content(tx, namespace).delete)
+    deleted, skipped = update(
+        args, lambda tx: delete_present(digests, Content(tx, namespace).delete)
+    )
     report_deleted(deleted, skipped)
     return 0
 
@@ -132,11 +135,12 @@ def cmd_label(args: argparse.Namespace) -> int:
     digest = validation.digest(args.name)
     labels = parse_labels(args.labels)
     namespace = write_namespace(args)
-    with open_store(args) as store, store.write() as tx:
+
+    def change(tx: Txn) -> Blob:
         content = Content(tx, namespace)
         if labels:
-            blob = content.update(Blob(digest, labels=labels), *label_paths(labels))
-        else:
-            blob = content.get(digest)
-    emit_labels(blob.labels)
+            return content.update(Blob(digest, labels=labels), *label_paths(labels))
+        return content.get(digest)
+
+    emit_labels(update(args, change).labels)
     return 0

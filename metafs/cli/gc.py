@@ -6,7 +6,8 @@ import argparse
 
 from .. import gc
 from ..namespaces import Namespaces
-from .common import open_store
+from ..store import Txn
+from .common import open_store, update
 from .formats import add_text_or_json, emit, go_json
 
 DESCRIPTION = """\
@@ -69,11 +70,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    with open_store(args, readonly=args.dry_run) as store:
-        transaction = store.read if args.dry_run else store.write
-        with transaction() as tx:
-            names = list(Namespaces(tx).list()) if args.all_namespaces else [args.namespace]
-            removed = [(ns, gc.collect(tx, ns, dry_run=args.dry_run)) for ns in names]
+
+    def collect(tx: Txn) -> list[tuple[str, list[gc.Resource]]]:
+        names = list(Namespaces(tx).list()) if args.all_namespaces else [args.namespace]
+        return [(ns, gc.collect(tx, ns, dry_run=args.dry_run)) for ns in names]
+
+    if args.dry_run:
+        with open_store(args, readonly=True) as store, store.read() as tx:
+            removed = collect(tx)
+    else:
+        removed = update(args, collect)
     if args.format == "json":
         emit(go_json([resource_json(ns, resource) for ns, found in removed for resource in found]))
     else:

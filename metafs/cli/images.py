@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import filters
 from ..errors import AlreadyExists
 from ..images import Descriptor, Image, Images
-from .common import open_store, parse_labels
+from .common import open_store, parse_labels, update
 from .formats import (
     emit,
     emit_labels,
@@ -41,6 +41,8 @@ FIELDS: filters.Fields[Image] = filters.Fields(
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
 if TYPE_CHECKING:
     import argparse
+
+    from ..store import Txn
 
 LS_DESCRIPTION = """\
 List the images of the namespace in ctr's columns: REF TYPE DIGEST SIZE PLATFORMS LABELS.
@@ -180,11 +182,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_put(args: argparse.Namespace) -> int:
     labels = parse_labels(args.label)
     namespace = write_namespace(args)
-    with open_store(args) as store, store.write() as tx:
+
+    def change(tx: Txn) -> None:
         images = Images(tx, namespace)
         images.put(args.name, Descriptor(args.media_type, args.digest, args.size))
         if labels:
             images.update(Image(args.name, labels=labels), *label_paths(labels))
+
+    update(args, change)
     emit(f"{args.name}\n")
     return 0
 
@@ -195,10 +200,12 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
         return live_writes.images_tag(args)
     namespace = write_namespace(args)
-    with open_store(args) as store, store.write() as tx:
+    targets = list(dict.fromkeys(args.targets))
+
+    def change(tx: Txn) -> None:
         images = Images(tx, namespace)
         source = images.get(args.source)
-        for target in dict.fromkeys(args.targets):
+        for target in targets:
             copy = Image(target, source.target, dict(source.labels))
             try:
                 images.create(copy)
@@ -207,7 +214,9 @@ def cmd_tag(args: argparse.Namespace) -> int:
                     raise
                 images.delete(target)
                 images.create(copy)
-    emit("".join(f"{target}\n" for target in dict.fromkeys(args.targets)))
+
+    update(args, change)
+    emit("".join(f"{target}\n" for target in targets))
     return 0
 
 
@@ -217,8 +226,9 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
         return live_writes.delete(args, "images", args.names)
     namespace = write_namespace(args)
-    with open_store(args) as store, store.write() as tx:
-        deleted, skipped = delete_present(args.names, Images(tx, namespace).delete)
+    deleted, skipped = update(
+        args, lambda tx: delete_present(args.names, Images(tx, namespace).delete)
+    )
     report_deleted(deleted, skipped)
     return 0
 
@@ -230,13 +240,14 @@ def cmd_label(args: argparse.Namespace) -> int:
         return live_writes.label(args, "images")
     labels = parse_labels(args.labels)
     namespace = write_namespace(args)
-    with open_store(args) as store, store.write() as tx:
+
+    def change(tx: Txn) -> Image:
         images = Images(tx, namespace)
         if args.replace_all:
-            image = images.update(Image(args.name, labels=labels), "labels")
-        elif labels:
-            image = images.update(Image(args.name, labels=labels), *label_paths(labels))
-        else:
-            image = images.get(args.name)
-    emit_labels(image.labels)
+            return images.update(Image(args.name, labels=labels), "labels")
+        if labels:
+            return images.update(Image(args.name, labels=labels), *label_paths(labels))
+        return images.get(args.name)
+
+    emit_labels(update(args, change).labels)
     return 0

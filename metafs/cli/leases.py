@@ -8,7 +8,7 @@ from .. import filters
 from ..codec import now_ns
 from ..errors import InvalidArgument
 from ..leases import LABEL_EXPIRE, Lease, Leases
-from .common import open_store, parse_labels
+from .common import open_store, parse_labels, update
 from .formats import emit, go_json, label_list, local_rfc3339, rfc3339, sorted_map
 from .options import add_ls_verb, add_rm_verb, write_namespace
 from .tables import tabwrite
@@ -20,6 +20,8 @@ FIELDS: filters.Fields[Lease] = filters.Fields(
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
 if TYPE_CHECKING:
     import argparse
+
+    from ..store import Txn
 
 CREATE_DESCRIPTION = f"""\
 Create a lease and print its id, as ctr. Labels are KEY=VALUE, and KEY alone means KEY=true
@@ -161,9 +163,12 @@ def cmd_create(args: argparse.Namespace) -> int:
         raise InvalidArgument(f'--expires "{args.expires}" must not be negative')
     namespace = write_namespace(args)
     lease_id = args.id or random_id()
-    with open_store(args) as store, store.write() as tx:
+
+    def change(tx: Txn) -> None:
         expires_at = now_ns() + expires if expires else None
         Leases(tx, namespace).create(lease_id, labels, expires_at=expires_at)
+
+    update(args, change)
     emit(f"{lease_id}\n")
     return 0
 
@@ -175,9 +180,12 @@ def cmd_rm(args: argparse.Namespace) -> int:
         return live_writes.delete(args, "leases", args.ids)
     ids = list(dict.fromkeys(args.ids))
     namespace = write_namespace(args)
-    with open_store(args) as store, store.write() as tx:
+
+    def change(tx: Txn) -> None:
         leases = Leases(tx, namespace)
         for lease_id in ids:
             leases.delete(lease_id)
+
+    update(args, change)
     emit("".join(f"{lease_id}\n" for lease_id in ids))
     return 0

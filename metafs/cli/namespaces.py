@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..namespaces import Namespaces
-from .common import open_store, parse_labels
+from .common import open_store, parse_labels, update
 from .formats import emit, go_json, sorted_labels, sorted_map
 from .options import add_ls_verb, add_rm_verb
 from .tables import tabwrite
@@ -11,6 +11,8 @@ from .tables import tabwrite
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
 if TYPE_CHECKING:
     import argparse
+
+    from ..store import Txn
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -84,26 +86,31 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def cmd_create(args: argparse.Namespace) -> int:
     labels = parse_labels(args.labels)
-    with open_store(args) as store, store.write() as tx:
-        Namespaces(tx).create(args.name, labels)
+    update(args, lambda tx: Namespaces(tx).create(args.name, labels))
     return 0
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
     names = list(dict.fromkeys(args.names))
-    with open_store(args) as store, store.write() as tx:
+
+    def change(tx: Txn) -> None:
         namespaces = Namespaces(tx)
         for name in names:
             namespaces.delete(name)
+
+    update(args, change)
     emit("".join(f"{name}\n" for name in names))
     return 0
 
 
 def cmd_label(args: argparse.Namespace) -> int:
     labels = parse_labels(args.labels)
-    with open_store(args) as store, store.write() as tx:
+
+    def change(tx: Txn) -> None:
         namespaces = Namespaces(tx)
         namespaces.labels(args.name)  # a missing namespace is an error even without labels
         for key, value in labels.items():
             namespaces.set_label(args.name, key, value)
+
+    update(args, change)
     return 0

@@ -10,7 +10,7 @@ from .. import filters
 from ..content import is_digest
 from ..gclabels import LABEL_ROOT
 from ..snapshots import Snapshot, Snapshots
-from .common import computed, open_store, parse_labels
+from .common import computed, open_store, parse_labels, update
 from .formats import emit, emit_labels, go_json, rfc3339, sorted_map
 from .options import (
     add_label_verb,
@@ -25,6 +25,8 @@ from .tables import tabwrite
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
 if TYPE_CHECKING:
     import argparse
+
+    from ..store import Txn
 
 
 def snapshot_kind(snapshot: Snapshot) -> str:
@@ -136,22 +138,26 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def cmd_rm(args: argparse.Namespace) -> int:
     namespace = write_namespace(args)
-    with open_store(args) as store, store.write() as tx:
+
+    def change(tx: Txn) -> None:
         snapshots = Snapshots(tx, namespace)
         for key in dict.fromkeys(args.keys):
             snapshots.remove(args.snapshotter, key)
+
+    update(args, change)
     return 0
 
 
 def cmd_label(args: argparse.Namespace) -> int:
     labels = parse_labels(args.labels)
     namespace = write_namespace(args)
-    with open_store(args) as store, store.write() as tx:
+
+    def change(tx: Txn) -> Snapshot:
         snapshots = Snapshots(tx, namespace)
         if labels:
             snapshot = Snapshot(args.snapshotter, args.name, labels=labels)
-            snapshot = snapshots.update(snapshot, *label_paths(labels))
-        else:
-            snapshot = snapshots.get(args.snapshotter, args.name)
-    emit_labels(snapshot.labels)
+            return snapshots.update(snapshot, *label_paths(labels))
+        return snapshots.get(args.snapshotter, args.name)
+
+    emit_labels(update(args, change).labels)
     return 0
