@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .bolt import BoltFile, BoltFormatError
@@ -28,7 +29,7 @@ from .bolt import Bucket as BoltBucket
 from .errors import NotFound
 from .store import Bucket, Store, Txn
 
-__all__ = ["ImportProgress", "import_bolt"]
+__all__ = ["ImportPlan", "ImportProgress", "checked_import", "import_bolt"]
 
 REPORT_EVERY = 512  # entries between two progress reports
 # runs of the copy before its Conflict reaches the caller (`Store.update` makes 64 for small
@@ -109,6 +110,20 @@ def import_bolt(
     Raises `BoltFormatError` for a file that is not bolt, truncated or corrupt, `NotFound` when
     `namespace` is not in the file; the store is then unchanged. Returns the final progress.
     """
+    with checked_import(path, namespace, progress) as plan:
+        return plan.copy_into(store)
+
+
+@contextmanager
+def checked_import(
+    path: str | os.PathLike[str],
+    namespace: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> Iterator[ImportPlan]:
+    """The first half of `import_bolt`, before any store is opened: the file read and checked
+    in full (the same errors), with the file kept open for the copy. The command line opens,
+    and on first use creates, the store only after this: a missing or broken file must not
+    leave an empty store behind."""
     report = progress or (lambda _state: None)
     with BoltFile(path) as db:
         root = db.root()
@@ -131,7 +146,6 @@ def import_bolt(
             sources.append(((b"v1", name), found))
             version = v1.get(b"version")
 
-        # 1. read and check everything that will be copied, and count it
         counter = _Counter(report, "checking")
         for where, source in sources:
             counter.add(where[-1], None)
@@ -141,31 +155,48 @@ def import_bolt(
                         f"bolt file {db.path}: empty key in {b'/'.join(holder)!r}"
                     )
                 counter.add(key, value)
-        totals = counter.state()
+        yield ImportPlan(sources, version, counter.state(), report)
 
-        # 2. copy, in one transaction: any error aborts it and leaves the store as it was.
-        # It keeps nothing it read but whether buckets exist, so a commit that met another
-        # writer's (etcd) is run again whole on the store as it is then (`Store.update`).
-        def copy(tx: Txn) -> _Counter:
-            counter = _Counter(report, "copying", totals.entries, totals.bytes)
-            report(counter.state())
-            for where, source in sources:
-                parent = tx.create_buckets(*where[:-1])
-                if parent.bucket(where[-1]) is not None:
-                    parent.delete_bucket(where[-1])
-                if version is not None and parent.get(b"version") is None:
-                    parent.put(b"version", version)
-                targets: dict[tuple[bytes, ...], Bucket] = {where: parent.create_bucket(where[-1])}
-                counter.add(where[-1], None)
-                for holder, key, value in _walk(source, where):
-                    if value is None:
-                        targets[(*holder, key)] = targets[holder].create_bucket(key)
-                    else:
-                        targets[holder].put(key, value)
-                    counter.add(key, value)
-            return counter
 
-        counter = store.update(copy, attempts=ATTEMPTS)
-    final = counter.state("done")
-    report(final)
-    return final
+class ImportPlan:
+    """What a checked file will copy: the buckets to replace and their totals."""
+
+    def __init__(
+        self,
+        sources: list[tuple[tuple[bytes, ...], BoltBucket]],
+        version: bytes | None,
+        totals: ImportProgress,
+        report: ProgressCallback,
+    ) -> None:
+        self.sources = sources
+        self.version = version
+        self.totals = totals
+        self.report = report
+
+    def copy_into(self, store: Store) -> ImportProgress:
+        """The copy, in one transaction: any error aborts it and leaves the store as it was.
+        It keeps nothing it read but whether buckets exist, so a commit that met another
+        writer's (etcd) is run again whole on the store as it is then (`Store.update`)."""
+        counter = store.update(self._copy, attempts=ATTEMPTS)
+        final = counter.state("done")
+        self.report(final)
+        return final
+
+    def _copy(self, tx: Txn) -> _Counter:
+        counter = _Counter(self.report, "copying", self.totals.entries, self.totals.bytes)
+        self.report(counter.state())
+        for where, source in self.sources:
+            parent = tx.create_buckets(*where[:-1])
+            if parent.bucket(where[-1]) is not None:
+                parent.delete_bucket(where[-1])
+            if self.version is not None and parent.get(b"version") is None:
+                parent.put(b"version", self.version)
+            targets: dict[tuple[bytes, ...], Bucket] = {where: parent.create_bucket(where[-1])}
+            counter.add(where[-1], None)
+            for holder, key, value in _walk(source, where):
+                if value is None:
+                    targets[(*holder, key)] = targets[holder].create_bucket(key)
+                else:
+                    targets[holder].put(key, value)
+                counter.add(key, value)
+        return counter

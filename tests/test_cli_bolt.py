@@ -78,6 +78,22 @@ def test_import_of_a_missing_file_or_namespace(store, tmp_path):
     assert "not found" in fails(store, "import", "--namespace", "nope", str(META_DB))
 
 
+@pytest.mark.parametrize("source", ["missing file", "missing namespace", "not bolt"])
+def test_a_refused_import_creates_no_store(new_store, tmp_path, source):
+    """The file is checked before the store is opened: a typo in its path leaves no empty
+    store where the import would have made one."""
+    store = new_store("never")
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"SQLite format 3\x00" + bytes(8192))
+    args = {
+        "missing file": [str(tmp_path / "nope.db")],
+        "missing namespace": ["--namespace", "nope", str(META_DB)],
+        "not bolt": [str(bad)],
+    }[source]
+    fails(store, "import", *args)
+    assert fails(store, "dump") == f'metafs: store "{store}": not found'
+
+
 def test_dump_after_import_is_what_bbolt_printed(store):
     ok(store, "import", str(META_DB))
     assert ok(store, "dump") == BOLT_DUMP.read_text(encoding="utf-8")

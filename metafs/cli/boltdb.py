@@ -98,12 +98,17 @@ class _Progress:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from ..importer import ATTEMPTS, import_bolt
+    from ..importer import ATTEMPTS, checked_import
 
     progress = None if args.quiet or not sys.stderr.isatty() else _Progress(sys.stderr)
     try:
-        with open_store(args, create=True) as store, gives_up_clearly(store, ATTEMPTS):
-            final = import_bolt(store, args.path, args.only_namespace, progress)
+        # the file first: a missing or broken one must not create an empty store
+        with (
+            checked_import(args.path, args.only_namespace, progress) as plan,
+            open_store(args, create=True) as store,
+            gives_up_clearly(store, ATTEMPTS),
+        ):
+            final = plan.copy_into(store)
     finally:
         if progress is not None:
             progress.finish()
