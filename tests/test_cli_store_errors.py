@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import DIGEST, env, exists
+from containerd_fixture import META_DB
 
 from metafs import Descriptor, Image, Images, Store
 
@@ -226,7 +227,8 @@ WRONG_LOCATORS = {
 
 
 def test_a_wrong_etcd_locator_is_one_line():
-    verbs = [*READS, WRITE, ["import", "x.db"]]  # each verb in turn: all read the locator alike
+    # each verb in turn: all read the locator alike (import after checking its file)
+    verbs = [*READS, WRITE, ["import", str(META_DB)]]
     commands = [["--store", where, *verbs[i % 4]] for i, where in enumerate(WRONG_LOCATORS)]
     for command, result in zip(commands, run_together(*commands), strict=True):
         one_line(result, WRONG_LOCATORS[command[1]], "invalid argument")
@@ -235,7 +237,7 @@ def test_a_wrong_etcd_locator_is_one_line():
 def test_an_etcd_that_does_not_answer_is_one_line_in_seconds(tmp_path, mountpoint):
     """Nothing listens on port 1 (a privileged port no test starts a member on): every kind of
     command gives up after a few seconds with one line, the mount without mounting."""
-    verbs = [READS[0], WRITE, ["import", str(tmp_path / "x.db")], ["mount", str(mountpoint)]]
+    verbs = [READS[0], WRITE, ["import", str(META_DB)], ["mount", str(mountpoint)]]
     started = time.monotonic()
     results = run_together(
         *(["--store", "etcd://127.0.0.1:1/x", *verb] for verb in verbs),
