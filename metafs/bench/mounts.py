@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..torture.rig import daemon_pids
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -50,7 +52,7 @@ class Mounts:
             env=metafs_env(),
             check=True,
         )
-        pid = daemon_pid(path)
+        pid = next(iter(daemon_pids(path)), None)
         self._undo.append((path, pid))
         if pid is None:
             raise RuntimeError(f"no metafs daemon found serving {path}")
@@ -90,21 +92,6 @@ class Mounts:
                 _unmount(*self._undo.pop())
         finally:
             signal.signal(signal.SIGINT, previous)
-
-
-def daemon_pid(mountpoint: Path) -> int | None:
-    """The process serving a metafs mount: the one whose command line names the mount point."""
-    want = str(mountpoint).encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"metafs" in args and b"mount" in args and want in args:
-            return int(entry)
-    return None
 
 
 def _unmount(path: Path, pid: int | None) -> None:
