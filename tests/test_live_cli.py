@@ -131,5 +131,8 @@ def test_verbs_print_what_they_print_on_an_import(
 def _without_ages(table: str) -> list[str]:
     """The lines of a `content ls` table with the AGE column's durations as AGE and the
     columns' padding (which follows the widest age) as one space."""
-    ages = re.compile(r"\b(Less than a second|About a minute|\d+ (seconds|minutes|hours))\b")
+    ages = re.compile(
+        r"\b(Less than a second|About an? (minute|hour)"
+        r"|\d+ (second|minute|hour|day|week|month|year)s?)\b"
+    )
     return [" ".join(ages.sub("AGE", line).split()) for line in table.splitlines()]
