@@ -225,6 +225,10 @@ class Containers:
             raise InvalidArgument(f"{self._describe(cid)}: label key must not be empty")
         return self.update(Container(cid, labels={key: value}), f"labels.{key}")
 
+    def set_labels(self, cid: str, labels: dict[str, str]) -> Container:
+        """Replace all labels of the container."""
+        return self.update(Container(cid, labels=labels), "labels")
+
     def delete(self, cid: str) -> None:
         """Delete the container; what only it kept (its snapshot, the parents no one else
         uses, ...) is collected when the transaction commits."""

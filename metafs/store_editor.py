@@ -57,10 +57,7 @@ class StoreEditor:
             if old != new:
                 moved = {k: v for k, v in labels.items() if k != old}
                 moved[new] = labels[old]
-                if kind == "images":
-                    Images(tx, self.namespace).set_labels(name, moved)
-                else:
-                    Containers(tx, self.namespace).update(Container(name, labels=moved), "labels")
+                self._objects(tx, kind).set_labels(name, moved)
 
         self.store.update(move)
 
