@@ -20,6 +20,7 @@ from typing import Any
 
 import grpc
 
+from .. import waiting
 from ..errors import Conflict, InvalidArgument, MetafsError
 from .proto import etcd_pb2 as pb
 
@@ -63,6 +64,10 @@ class RequestTooLarge(MetafsError):
 
 class _FutureRevision(Exception):
     """A serializable read at a revision the member has not applied yet."""
+
+
+def _timed(method: grpc.UnaryUnaryMultiCallable, request: Any, timeout: float) -> Any:
+    return method(request, timeout=timeout)
 
 
 def range_end(prefix: bytes) -> bytes:
@@ -147,9 +152,10 @@ class EtcdClient:
         started = time.monotonic()
         deadline = started + self.retry_for
         delay = 0.05
+        wait = timeout or self.timeout
         while True:
             try:
-                return method(request, timeout=timeout or self.timeout)
+                return waiting.call(_timed, method, request, wait)
             except grpc.RpcError as exc:
                 code, details = exc.code(), exc.details() or ""
                 if code == grpc.StatusCode.OUT_OF_RANGE and "compacted" in details:
@@ -167,7 +173,7 @@ class EtcdClient:
                     deadline = min(deadline, started + _UNREACHABLE_FOR)
                 if not retry or time.monotonic() + delay > deadline:
                     raise Unavailable(f"etcd {', '.join(self.endpoints)}: {details}") from None
-            time.sleep(delay)
+            waiting.call(time.sleep, delay)
             delay = min(delay * 2, 0.5)
 
     def range(

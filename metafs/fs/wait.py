@@ -16,9 +16,12 @@ halted vCPU, which is most of what a request costs unpinned (measured: stat of a
 the daemon spins, so it does not.
 
 The wait is a private function of pyfuse3 (3.5), looked up by its worker loop on every request;
-if it is missing, nothing is replaced and the mount runs pyfuse3's loop as it is. It must run
-with one worker (`pyfuse3.main(1, 1)`), which costs nothing: the handlers never await, so a
-second worker never had a request to take.
+if it is missing, nothing is replaced and the mount runs pyfuse3's loop as it is. On a store in
+the same process (LMDB) it runs with one worker (`pyfuse3.main(1, 1)`), which costs nothing: the
+handlers never await, so a second worker never had a request to take. On a store behind round
+trips, a handler may wait for the store (offload.py) while other workers take requests: only
+one worker waits for the device at a time, and while a handler waits the loop never sleeps in
+`poll()` or spins (the thread it waits for wakes trio, not the device).
 """
 
 from __future__ import annotations
@@ -30,13 +33,16 @@ import time
 import pyfuse3
 import trio
 
+from .offload import Offload
+
 POLL_MS = 5
 YIELD_S = 0.002
 SPIN_S = 0.00005
 
 
-def install() -> bool:
-    """Replace pyfuse3's wait for requests (after `pyfuse3.init`); whether it was replaced."""
+def install(offload: Offload | None = None) -> bool:
+    """Replace pyfuse3's wait for requests (after `pyfuse3.init`); whether it was replaced.
+    With an `offload`, for a mount whose handlers may wait (run it with several workers)."""
     fd = _fuse_fd()
     if fd is None or not hasattr(pyfuse3, "_wait_fuse_readable"):
         return False
@@ -44,16 +50,34 @@ def install() -> bool:
     poller.register(fd, select.POLLIN)
     yielded = 0.0
     spin = _several_cpus()
+    reading = False  # a worker waits for the device
+    others = trio.lowlevel.ParkingLot()  # the workers waiting for it to be done
 
     async def wait_readable() -> bool:
         """True when a request can be read, False when the session is closing."""
+        nonlocal reading
+        if offload is None:
+            return await wait_device()
+        while reading:
+            await others.park()
+        reading = True
+        try:
+            return await wait_device(quick=bool(offload.waiting))
+        finally:
+            reading = False
+            others.unpark()
+
+    async def wait_device(quick: bool = False) -> bool:
+        """`quick`: a handler waits for something that wakes trio, not the device."""
         nonlocal yielded, spin
         ready = False
-        if spin:  # pinned, this would only be one more syscall per request
+        if quick:
+            ready = bool(poller.poll(0))
+        elif spin:  # pinned, this would only be one more syscall per request
             deadline = time.perf_counter() + SPIN_S
             while not (ready := bool(poller.poll(0))) and time.perf_counter() < deadline:
                 os.sched_yield()
-        if ready or poller.poll(POLL_MS):
+        if ready or (not quick and poller.poll(POLL_MS)):
             now = time.monotonic()
             if now - yielded >= YIELD_S:
                 yielded = now
