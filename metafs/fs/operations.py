@@ -12,6 +12,8 @@
 - A listing resumes from the last name it returned (one seek per readdir request).
 - Every handler maps `MetafsError.errno` to `FUSEError`; anything unexpected is logged with its
   traceback and answered with EIO, so no request can end the mount.
+- On a store behind round trips (etcd), the handlers run through `offload.py`: one that waits
+  for the store lets the others run; what they share they change only between two waits.
 - Memory: the node sweep (a trio task) asks the kernel to forget the object directories the
   inode table picks, and drops listings no one has read for a while.
 - Coherence: entries and attributes are cached by the kernel for `timeout` seconds (below one
