@@ -335,7 +335,7 @@ def table(rows: list[EtcdRow], scale: dict[str, float]) -> str:
         "|---|---|--:|--:|--:|---|",
     ]
     for row in rows:
-        lmdb, etcd = f"{row.lmdb * scale[row.unit]:.3g}", f"{row.etcd * scale[row.unit]:.3g}"
+        lmdb, etcd = _figure(row.lmdb * scale[row.unit]), _figure(row.etcd * scale[row.unit])
         if row.lmdb_unloaded and row.etcd_unloaded:
             lmdb += f" ({row.lmdb / row.lmdb_unloaded:.1f}x)"
             etcd += f" ({row.etcd / row.etcd_unloaded:.1f}x)"
@@ -344,3 +344,8 @@ def table(rows: list[EtcdRow], scale: dict[str, float]) -> str:
             f"| {row.etcd / row.lmdb:.1f}x | {row.target} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _figure(value: float) -> str:
+    """Three significant digits, without an exponent."""
+    return f"{value:.3g}" if value < 1000 else f"{value:.0f}"
