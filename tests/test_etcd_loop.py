@@ -12,6 +12,7 @@ complete with the right values.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -24,13 +25,14 @@ from pathlib import Path
 import pytest
 from conftest import ENV, Mount, wait_for
 from etcd_cluster import EtcdCluster
-from mount_helpers import image, make_image
+from mount_helpers import CACHES_LOCK, image, make_image
 
 from metafs import Store
 
 STOP = 1.5  # seconds etcd stays paused at most: less than the client's 2 s per call
 QUICK = 0.5  # seconds a request answered from the mount's memory may take, on a loaded box
 HELD = 0.05  # seconds a process waits for the daemon before it counts as held up by etcd
+WAITS = ("request_wait_answer", "fuse_lock_inode")  # where the kernel waits for the daemon
 
 CACHED = "example.com/cached:1"
 WRITTEN = "example.com/written:1"
@@ -71,23 +73,32 @@ def mounted(
 @contextmanager
 def paused(member: EtcdCluster) -> Iterator[None]:
     """etcd stopped (SIGSTOP) until the block ends or `STOP` seconds pass, whichever comes
-    first; resumed in any case."""
+    first; resumed in any case.
+
+    Meanwhile no metafs test drops the kernel's caches (they take `CACHES_LOCK`): a quick
+    request whose entry the kernel forgot would look its name up afresh, and wait in the kernel
+    behind a pending lookup in the same directory, whatever the daemon does."""
     proc = member.members[0].proc
     assert proc is not None and proc.poll() is None
     resume = threading.Timer(STOP, os.kill, (proc.pid, signal.SIGCONT))
-    os.kill(proc.pid, signal.SIGSTOP)
-    try:
-        resume.start()
-        yield
-    finally:
-        resume.cancel()
-        os.kill(proc.pid, signal.SIGCONT)
+    with open(CACHES_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            resume.start()
+            yield
+        finally:
+            resume.cancel()
+            os.kill(proc.pid, signal.SIGCONT)
 
 
 def waiting_on_fuse(proc: subprocess.Popen[str]) -> bool:
-    """Whether `proc` sleeps in the kernel for the FUSE daemon's answer."""
+    """Whether `proc` sleeps in the kernel for the FUSE daemon's answer: to its request, or to
+    the lookup before it in the same directory (pyfuse3's session does not ask for parallel
+    directory operations, so the kernel sends one lookup of a new name per directory at a
+    time)."""
     try:
-        return "request_wait_answer" in Path(f"/proc/{proc.pid}/wchan").read_text()
+        return Path(f"/proc/{proc.pid}/wchan").read_text() in WAITS
     except OSError:
         return False
 
