@@ -136,9 +136,7 @@ class Store:
                 if run >= attempts:
                     raise
                 if run > 2:  # writers that keep meeting: each waits a different while
-                    import time
-
-                    waiting.call(time.sleep, min(run, 16) * os.urandom(1)[0] / 1_020_000)
+                    waiting.pause(min(run, 16) * os.urandom(1)[0] / 1_020_000)
                 run += 1
 
     @contextmanager

@@ -2,24 +2,34 @@
 
 By default it waits where it is called, blocking the calling thread: what a command wants. A
 mount serves every request on one event-loop thread; it installs its own `Waiting`
-(`metafs/fs/offload.py`), under which a request that waits for etcd (or containerd) does so
-in a worker thread while the loop answers the requests it can from memory.
+(`metafs/fs/offload.py`), under which a request that waits for etcd (or containerd) lets the
+loop answer meanwhile the requests it can from memory.
 
 The store calls `turn()` before it touches what transactions share (a transaction begins, a
-watch starts), and `call(fn, *args)` for every call that waits. Under a mount, requests take
-turns at the store, one at a time, and keep their turn until they are answered: the store
-code between two waits runs as it does in a command, alone. A lock held across a wait must
-therefore be taken only after `turn()`.
+watch starts), `result(start)` for a call to a server and `pause(seconds)` between two tries.
+Under a mount, requests take turns at the store, one at a time, and keep their turn until
+they are answered: the store code between two waits runs as it does in a command, alone. A
+lock held across a wait must therefore be taken only after `turn()`.
 """
 
 from __future__ import annotations
 
+import time
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see metafs/__init__.py
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import TypeVar
+    from typing import Any, Protocol, TypeVar
 
     T = TypeVar("T")
+
+    class Future(Protocol):
+        """A call under way, as gRPC's `.future()` gives it (concurrent.futures' methods)."""
+
+        def result(self) -> Any: ...
+        def done(self) -> bool: ...
+        def cancel(self) -> bool: ...
+        def add_done_callback(self, fn: Callable[[Any], None]) -> None: ...
 
 
 class Waiting:
@@ -28,9 +38,12 @@ class Waiting:
     def turn(self) -> None:
         """Wait until the caller may use the store's shared state."""
 
-    def call(self, fn: Callable[..., T], *args: object) -> T:
-        """`fn(*args)`, a call that waits on something outside the process."""
-        return fn(*args)
+    def result(self, start: Callable[[], Future]) -> Any:
+        """The result of the call `start()` begins (what its future's `result()` gives)."""
+        return start().result()
+
+    def pause(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 _current = Waiting()
@@ -46,5 +59,9 @@ def turn() -> None:
     _current.turn()
 
 
-def call(fn: Callable[..., T], *args: object) -> T:
-    return _current.call(fn, *args)
+def result(start: Callable[[], Future]) -> Any:
+    return _current.result(start)
+
+
+def pause(seconds: float) -> None:
+    _current.pause(seconds)

@@ -66,10 +66,6 @@ class _FutureRevision(Exception):
     """A serializable read at a revision the member has not applied yet."""
 
 
-def _timed(method: grpc.UnaryUnaryMultiCallable, request: Any, timeout: float) -> Any:
-    return method(request, timeout=timeout)
-
-
 def range_end(prefix: bytes) -> bytes:
     """The end of the range of keys starting with `prefix` (etcd's "prefix end")."""
     end = bytearray(prefix)
@@ -155,7 +151,7 @@ class EtcdClient:
         wait = timeout or self.timeout
         while True:
             try:
-                return waiting.call(_timed, method, request, wait)
+                return waiting.result(lambda: method.future(request, timeout=wait))
             except grpc.RpcError as exc:
                 code, details = exc.code(), exc.details() or ""
                 if code == grpc.StatusCode.OUT_OF_RANGE and "compacted" in details:
@@ -173,7 +169,7 @@ class EtcdClient:
                     deadline = min(deadline, started + _UNREACHABLE_FOR)
                 if not retry or time.monotonic() + delay > deadline:
                     raise Unavailable(f"etcd {', '.join(self.endpoints)}: {details}") from None
-            waiting.call(time.sleep, delay)
+            waiting.pause(delay)
             delay = min(delay * 2, 0.5)
 
     def range(

@@ -681,7 +681,7 @@ class EtcdWriter:
                     f'store "{engine.location}": the answer to a commit was lost and another '
                     "writer has committed since: whether this one was applied is unknown"
                 )
-            waiting.call(time.sleep, 0.05)  # not applied: send it again
+            waiting.pause(0.05)  # not applied: send it again
         if not answer.succeeded:
             marks = answer.responses[0].response_range.kvs if answer.responses else []
             if marks:

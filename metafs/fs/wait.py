@@ -20,8 +20,10 @@ if it is missing, nothing is replaced and the mount runs pyfuse3's loop as it is
 the same process (LMDB) it runs with one worker (`pyfuse3.main(1, 1)`), which costs nothing: the
 handlers never await, so a second worker never had a request to take. On a store behind round
 trips, a handler may wait for the store (offload.py) while other workers take requests: only
-one worker waits for the device at a time, and while a handler waits the loop never sleeps in
-`poll()` or spins (the thread it waits for wakes trio, not the device).
+one worker waits for the device at a time. While a call to the server is under way, that
+worker polls the device and the call's answer for up to `ANSWER_SPIN_S`, then sleeps in trio
+(which the answer wakes); while handlers wait for anything else, it never sleeps in `poll()`,
+which trio cannot end.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .offload import Offload
 POLL_MS = 5
 YIELD_S = 0.002
 SPIN_S = 0.00005
+ANSWER_SPIN_S = 0.002  # an etcd round trip: 0.25-1 ms on one member, up to 3 ms on three
 
 
 def install(offload: Offload | None = None) -> bool:
@@ -51,21 +54,39 @@ def install(offload: Offload | None = None) -> bool:
     yielded = 0.0
     spin = _several_cpus()
     reading = False  # a worker waits for the device
-    others = trio.lowlevel.ParkingLot()  # the workers waiting for it to be done
+    # The other workers wait here. A worker that has read a request wakes one of them, which
+    # takes its place if its handler waits (or when the session ends: each wakes the next);
+    # only one is woken at a time, so a request answered at once costs nothing more.
+    others = trio.lowlevel.ParkingLot()
+    waking = False
 
     async def wait_readable() -> bool:
         """True when a request can be read, False when the session is closing."""
-        nonlocal reading
+        nonlocal reading, waking
         if offload is None:
             return await wait_device()
         while reading:
             await others.park()
+            waking = False
         reading = True
         try:
+            while offload.calls:
+                # An answer is awaited: poll for it and for requests rather than sleep, which
+                # would cost a wake-up when it comes (offload.py); a slow one is slept for.
+                deadline = time.perf_counter() + ANSWER_SPIN_S
+                while not offload.completed and time.perf_counter() < deadline:
+                    if poller.poll(0):
+                        return True
+                    os.sched_yield()
+                if not offload.completed:
+                    break
+                await trio.lowlevel.cancel_shielded_checkpoint()  # trio hands the answer over
             return await wait_device(quick=bool(offload.waiting))
         finally:
             reading = False
-            others.unpark()
+            if not waking and others:
+                waking = True
+                others.unpark()
 
     async def wait_device(quick: bool = False) -> bool:
         """`quick`: a handler waits for something that wakes trio, not the device."""

@@ -107,8 +107,8 @@ class Containerd:
             response_deserializer=answer.FromString,
         )
         try:
-            return waiting.call(
-                lambda: stub(request, timeout=self.timeout, metadata=self._metadata())
+            return waiting.result(
+                lambda: stub.future(request, timeout=self.timeout, metadata=self._metadata())
             )
         except grpc.RpcError as exc:
             raise self._error(exc, method) from None
