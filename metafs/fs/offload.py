@@ -76,6 +76,7 @@ class Offload(waiting.Waiting):
         self.waiting = 0  # handlers waiting now (wait.py: then the loop never sleeps in poll)
         self.calls = 0  # calls under way (wait.py: the loop polls for their answers)
         self.completed = False  # an answer came that trio has not handed to its handler yet
+        self.answered = trio.Event()  # set when the last call sent was answered
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` in a handler greenlet, awaiting what it waits for."""
@@ -107,7 +108,10 @@ class Offload(waiting.Waiting):
         current = greenlet.getcurrent()
         if type(current) is not _Handler or self._holder is current:
             return  # outside a handler (the daemon starting), or its turn already
-        _await(current, self._turn.acquire())
+        try:
+            self._turn.acquire_nowait()  # free: no pass through trio's scheduler
+        except trio.WouldBlock:
+            _await(current, self._turn.acquire())
         self._holder = current
 
     def result(self, start: Callable[[], waiting.Future]) -> Any:
@@ -117,11 +121,11 @@ class Offload(waiting.Waiting):
         self.turn()
         future = start()
         if not future.done():
-            answered = trio.Event()
+            answered = self.answered = trio.Event()
             token = trio.lowlevel.current_trio_token()
 
             def on_done(_future: object) -> None:  # in gRPC's thread
-                self.completed = True
+                self.completed = True  # for wait.py, which may set `answered` first
                 token.run_sync_soon(answered.set)
 
             future.add_done_callback(on_done)

@@ -80,7 +80,8 @@ def install(offload: Offload | None = None) -> bool:
                     os.sched_yield()
                 if not offload.completed:
                     break
-                await trio.lowlevel.cancel_shielded_checkpoint()  # trio hands the answer over
+                offload.answered.set()  # before trio's own wake-up gets to it
+                await trio.lowlevel.cancel_shielded_checkpoint()
             return await wait_device(quick=bool(offload.waiting))
         finally:
             reading = False
