@@ -18,7 +18,7 @@ from __future__ import annotations
 import _thread as threading  # threading's get_ident, without threading's imports (2 ms)
 import os
 
-from . import layout
+from . import layout, waiting
 from .contexts import contextmanager  # contextlib's, without its imports
 from .engines import open_engine
 from .errors import AlreadyExists, Conflict, InvalidArgument, NotFound
@@ -136,15 +136,14 @@ class Store:
                 if run >= attempts:
                     raise
                 if run > 2:  # writers that keep meeting: each waits a different while
-                    import time
-
-                    time.sleep(min(run, 16) * os.urandom(1)[0] / 1_020_000)
+                    waiting.pause(min(run, 16) * os.urandom(1)[0] / 1_020_000)
                 run += 1
 
     @contextmanager
     def _transaction(self, begin: Callable[[], Writer]) -> Iterator[Txn]:
         if self.readonly:
             raise InvalidArgument(f'store "{self.path}" is open read-only')
+        waiting.turn()  # (a mount's handlers: one at a time from here)
         if self._writer == threading.get_ident():
             raise InvalidArgument("a write transaction is already open in this thread")
         kv = begin()
@@ -172,6 +171,7 @@ class Reading:
         self._store = store
 
     def __enter__(self) -> Txn:
+        waiting.turn()
         self._kv = self._store.engine.reader()
         return Txn(self._store, self._kv, write=False)
 

@@ -199,6 +199,7 @@ def mount_factory(request, tmp_path_factory) -> Iterator:
 
 TIERS = {"test_mount_": "mount", "test_readme": "mount", "test_cli_": "cli", "test_live_": "live"}
 TIERS |= {"test_etcd_cli": "cli", "test_etcd_mount": "mount", "test_etcd_readme": "mount"}
+TIERS |= {"test_etcd_loop": "mount"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -136,6 +136,8 @@ def test_the_common_command_lines_need_no_argparse(argv: list[str]) -> None:
         ["images", "ls", "-qn", "x"],
         ["images", "nope"],
         ["images", "label", "x", "-r", "a=b"],  # positionals on both sides of an option
+        ["--address=--", "check"],  # argparse drops an attached "--" (found by hypothesis)
+        ["--store=--", "images", "ls"],
     ],
 )
 def test_the_matcher_leaves_the_rest_to_argparse(argv: list[str]) -> None:

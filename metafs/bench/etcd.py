@@ -11,12 +11,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import median
+from statistics import median, quantiles
 
 from . import measure
 from .data import IMAGE_FIELDS, NAMESPACE, build_store, image_dir, image_name
@@ -26,15 +28,20 @@ SIZE = 5000
 # a store grows by many small transactions; one of ~50k operations (an import) leaves etcd
 # 3.4 answering 3-5x slower for a long while (docs/etcd.md), so the bench builds in pieces
 IMAGES_PER_TRANSACTION = 250
+STALL_SAMPLES = 3000  # stats timed one by one, per engine, with and without the load
+LOADER_IMAGES = range(1000, SIZE)  # never read before the loader: each of its stats a miss
 
 
 @dataclass
 class EtcdRow:
     operation: str
     unit: str
-    lmdb: float  # seconds, median
+    lmdb: float  # seconds, median (or the percentile the operation names)
     etcd: float
     target: str = ""
+    # the same operation without load, when this row is it under load: ratios loaded/unloaded
+    lmdb_unloaded: float | None = None
+    etcd_unloaded: float | None = None
 
 
 class Member:
@@ -124,7 +131,7 @@ def compare(
         rows = _measure(stores, mnts, reps, writes)
         for mnt in mnts.values():
             mounts.unmount(mnt)
-        return rows
+        return rows + _stall(work, stores, progress)
     finally:
         member.stop()
 
@@ -180,6 +187,129 @@ def _measure(
     ]
 
 
+# Another client keeps the daemon busy with requests that need the store: a stat of a field of
+# one image after another that the mount has not read (the mount keeps the last 256 objects
+# read, so each is a miss). Paths come on stdin; it stats until SIGTERM, then prints how many.
+_LOADER = r"""
+import os, signal, sys
+paths = sys.stdin.read().split("\n")
+done = 0
+def stop(*_):
+    print(done, flush=True)
+    os._exit(0)
+signal.signal(signal.SIGTERM, stop)
+os.stat(paths[0])
+print("ready", flush=True)
+while True:
+    for path in paths:
+        os.stat(path)
+        done += 1
+"""
+
+
+def _stall(work: Path, stores: dict[str, str], progress: Callable[[str], None]) -> list[EtcdRow]:
+    """Whether a request the mount answers from its cache waits while other requests wait on
+    the store: a stat of a field read before, timed one by one, alone and while `_LOADER`
+    runs. The mount has no kernel cache (`--cache-timeout 0`), so every stat reaches the
+    daemon. (The load is reads, not writes: a commit makes the mount forget what it read.)"""
+    times: dict[tuple[str, str], list[float]] = {}
+    for kind, store in stores.items():
+        mnt = work / f"etcd-stall-mnt-{kind}"
+        with _uncached_mount(store, mnt, work / f"etcd-stall-{kind}.log"):
+            images = mnt / "images"
+            field = os.fsencode(images / image_dir(0) / "size")
+            os.stat(field)  # read once: served from the mount's cache from now on
+            times["alone", kind] = _stat_latencies(field, STALL_SAMPLES)
+            with _loader([images / image_dir(i) / "size" for i in LOADER_IMAGES]) as count:
+                times["loaded", kind] = _stat_latencies(field, STALL_SAMPLES)
+            progress(f"etcd: {kind}: stats of fields not cached, meanwhile: {count():.0f}/s")
+
+    def p99(values: list[float]) -> float:
+        return quantiles(values, n=100)[98]
+
+    rows = []
+    for label, summary in (("median", median), ("p99", p99)):
+        alone = {kind: summary(times["alone", kind]) for kind in stores}
+        loaded = {kind: summary(times["loaded", kind]) for kind in stores}
+        what = "stat of a cached field, no kernel cache"
+        rows.append(EtcdRow(f"{what}, {label}", "µs", alone["lmdb"], alone["etcd"]))
+        rows.append(
+            EtcdRow(
+                f"the same under load, {label}",
+                "µs",
+                loaded["lmdb"],
+                loaded["etcd"],
+                lmdb_unloaded=alone["lmdb"],
+                etcd_unloaded=alone["etcd"],
+            )
+        )
+    return rows
+
+
+def _stat_latencies(path: bytes, count: int) -> list[float]:
+    """Seconds of each of `count` stats of `path`."""
+    clock, stat = time.perf_counter, os.stat
+    times = []
+    for _ in range(count):
+        start = clock()
+        stat(path)
+        times.append(clock() - start)
+    return times
+
+
+@contextmanager
+def _loader(paths: list[Path]) -> Iterator[Callable[[], float]]:
+    """`_LOADER` running on `paths` for the block; yields what tells, after the block, how
+    many stats a second it made."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _LOADER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    rate = 0.0
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("\n".join(map(str, paths)))
+        proc.stdin.close()
+        if proc.stdout.readline() != "ready\n":
+            raise RuntimeError("the loader did not start")
+        started = time.perf_counter()
+        yield lambda: rate
+        proc.send_signal(signal.SIGTERM)
+        rate = int(proc.stdout.readline()) / (time.perf_counter() - started)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def _uncached_mount(store: str, mnt: Path, log: Path) -> Iterator[None]:
+    """`store` mounted at `mnt` without kernel cache, by a daemon of this process, unmounted
+    and waited for whatever happens."""
+    mnt.mkdir(parents=True, exist_ok=True)
+    command = metafs_command("mount", "--store", store, "--foreground", "--cache-timeout", "0")
+    with log.open("ab") as out:
+        daemon = subprocess.Popen([*command, str(mnt)], env=metafs_env(), stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.ismount(mnt):
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the mount of {store} did not come up (see {log})")
+            time.sleep(0.05)
+        yield
+    finally:
+        if os.path.ismount(mnt):
+            tool = shutil.which("fusermount3") or "fusermount"
+            subprocess.run([tool, "-u", "-z", str(mnt)], stderr=subprocess.DEVNULL, check=False)
+        try:
+            daemon.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+
+
 def _check_labels(store: str, images: list[int]) -> None:
     from ..images import Images
     from ..store import Store
@@ -196,15 +326,26 @@ def table(rows: list[EtcdRow], scale: dict[str, float]) -> str:
         "",
         f"LMDB and etcd (one private member on loopback), {SIZE} images, both mounted, the "
         "same operations alternated in this run; medians; ratio = etcd / LMDB. stat and read: "
-        "of fields the mount has read once (served from its cache, kept current by the watch).",
+        "of fields the mount has read once (served from its cache, kept current by the watch). "
+        "No kernel cache: the mount with --cache-timeout 0, each stat reaches the daemon; under "
+        "load: while another process stats fields of images the mount has not read (each needs "
+        "the store); in brackets: under load / no load.",
         "",
         "| operation | unit | LMDB | etcd | ratio | target |",
         "|---|---|--:|--:|--:|---|",
     ]
     for row in rows:
-        lmdb, etcd = row.lmdb * scale[row.unit], row.etcd * scale[row.unit]
+        lmdb, etcd = _figure(row.lmdb * scale[row.unit]), _figure(row.etcd * scale[row.unit])
+        if row.lmdb_unloaded and row.etcd_unloaded:
+            lmdb += f" ({row.lmdb / row.lmdb_unloaded:.1f}x)"
+            etcd += f" ({row.etcd / row.etcd_unloaded:.1f}x)"
         lines.append(
-            f"| {row.operation} | {row.unit} | {lmdb:.3g} | {etcd:.3g} "
+            f"| {row.operation} | {row.unit} | {lmdb} | {etcd} "
             f"| {row.etcd / row.lmdb:.1f}x | {row.target} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _figure(value: float) -> str:
+    """Three significant digits, without an exponent."""
+    return f"{value:.3g}" if value < 1000 else f"{value:.0f}"

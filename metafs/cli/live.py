@@ -89,6 +89,7 @@ def live_mount(args: argparse.Namespace, options: MountOptions) -> None:
 
     source = LiveTasks(args.address, args.namespace, Roots(args.state))
     options.cache_timeout = LIVE_CACHE_TIMEOUT
+    options.round_trips = True  # to containerd: tasks/ and every change
     options.views = {**options.views, "tasks": lambda context: TasksView(context, source)}
     if not options.readonly:
         address, namespace = args.address, args.namespace

@@ -88,6 +88,8 @@ def _parse(key: str, args: list[str], ancestors: tuple[Any, ...]) -> Values:
                     value, i = args[i + 1], i + 2
                 else:
                     raise _Defer
+                if value == "--":  # argparse drops it from an attached value (3.11, 3.12)
+                    raise _Defer
                 converted = _convert(value, kind, choices)
                 if action == "append":
                     previous = values.get(dest, ("value", None))[1]

@@ -20,6 +20,7 @@ from typing import Any
 
 import grpc
 
+from .. import waiting
 from ..errors import Conflict, InvalidArgument, MetafsError
 from .proto import etcd_pb2 as pb
 
@@ -147,9 +148,10 @@ class EtcdClient:
         started = time.monotonic()
         deadline = started + self.retry_for
         delay = 0.05
+        wait = timeout or self.timeout
         while True:
             try:
-                return method(request, timeout=timeout or self.timeout)
+                return waiting.result(lambda: method.future(request, timeout=wait))
             except grpc.RpcError as exc:
                 code, details = exc.code(), exc.details() or ""
                 if code == grpc.StatusCode.OUT_OF_RANGE and "compacted" in details:
@@ -167,7 +169,7 @@ class EtcdClient:
                     deadline = min(deadline, started + _UNREACHABLE_FOR)
                 if not retry or time.monotonic() + delay > deadline:
                     raise Unavailable(f"etcd {', '.join(self.endpoints)}: {details}") from None
-            time.sleep(delay)
+            waiting.pause(delay)
             delay = min(delay * 2, 0.5)
 
     def range(

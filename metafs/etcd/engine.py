@@ -45,6 +45,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from .. import waiting
 from ..errors import Conflict, InvalidArgument, MetafsError, NotFound
 from .client import Compacted, EtcdClient, RequestTooLarge, Unavailable, range_end
 from .proto import etcd_pb2 as pb
@@ -80,6 +81,8 @@ class Locator:
 class EtcdEngine:
     """One store on an etcd cluster. Options: none beyond the common ones (`sync` is moot:
     etcd commits through its raft log, durably, on a majority of members)."""
+
+    round_trips = True  # a mount waits for its calls off its event loop (metafs.waiting)
 
     def __init__(
         self,
@@ -177,6 +180,7 @@ class EtcdEngine:
         return self._generation
 
     def _start_watch(self) -> None:
+        waiting.turn()  # before the lock, held across a round trip
         with self._watch_lock:
             if self._watch is not None:
                 return
@@ -677,7 +681,7 @@ class EtcdWriter:
                     f'store "{engine.location}": the answer to a commit was lost and another '
                     "writer has committed since: whether this one was applied is unknown"
                 )
-            time.sleep(0.05)  # not applied: send it again
+            waiting.pause(0.05)  # not applied: send it again
         if not answer.succeeded:
             marks = answer.responses[0].response_range.kvs if answer.responses else []
             if marks:

@@ -20,12 +20,14 @@ from pathlib import Path
 import pyfuse3
 import trio
 
+from .. import waiting
 from ..codec import AnyValue
 from ..containers import DEFAULT_RUNTIME
 from ..editor import Editor
 from ..store import Store
 from ..store_editor import StoreEditor
 from . import wait
+from .offload import Offload
 from .operations import MAX_NODES, Operations
 from .tree import Tree
 from .view import EMPTY_SPEC
@@ -34,6 +36,10 @@ from .views import STORE_VIEWS, ViewFactory
 log = logging.getLogger("metafs.mount")
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# workers of a mount whose handlers wait for the store (offload.py): each request beyond
+# the last worker waits until one is free (pyfuse3 adds them as they are needed, up to this)
+WORKERS = 64
+MAX_WORKERS = 99  # pyfuse3's own default, with its own wait
 _malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only
 
 
@@ -52,6 +58,9 @@ class MountOptions:
     debug: bool = False
     views: dict[str, ViewFactory] = field(default_factory=lambda: dict(STORE_VIEWS))
     editor: Callable[[Store], Editor] | None = None  # who makes changes: None, the store's
+    # the views or the editor make round trips (a live node's containerd), which must not stop
+    # the event loop; a store whose engine says `round_trips` (etcd) is taken as such too
+    round_trips: bool = False
 
 
 def check_mountpoint(path: Path) -> None:
@@ -114,7 +123,13 @@ def serve(options: MountOptions, ready: Callable[[str | None], None] | None = No
         default_spec=options.default_spec,
         views=options.views,
     )
-    ops = Operations(tree, timeout=options.cache_timeout, max_nodes=options.max_nodes)
+    offload = None
+    if options.round_trips or getattr(store.engine, "round_trips", False):
+        offload = Offload()
+        waiting.install(offload)
+    ops = Operations(
+        tree, timeout=options.cache_timeout, max_nodes=options.max_nodes, offload=offload
+    )
     # Not pyfuse3's default_permissions: with it the kernel checks every path walk and open
     # against the attributes it holds, and asks for them again (GETATTR) after each change
     # invalidated them: a second `echo > file` took 7 requests, now 4. Only the mounting user
@@ -131,9 +146,11 @@ def serve(options: MountOptions, ready: Callable[[str | None], None] | None = No
     log.info(
         "mounted %s (store %s, namespace %s)", options.mountpoint, options.store, options.namespace
     )
-    one_worker = wait.install()
+    replaced = wait.install(offload)
+    # pyfuse3's workers: one is enough while no handler ever awaits (see wait.py)
+    workers = (1 if offload is None else WORKERS) if replaced else MAX_WORKERS
     try:
-        trio.run(_run, ops, store, ready, one_worker)
+        trio.run(_run, ops, store, ready, workers)
     except BaseException:
         log.exception("the mount loop failed")
         return 1
@@ -149,7 +166,7 @@ async def _run(
     ops: Operations,
     store: Store,
     ready: Callable[[str | None], None] | None,
-    one_worker: bool,
+    workers: int,
 ) -> None:
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(*_SIGNALS) as signals:
@@ -159,7 +176,7 @@ async def _run(
             nursery.start_soon(_release_memory, store)
             if ready is not None:
                 ready(None)
-            await (pyfuse3.main(1, 1) if one_worker else pyfuse3.main())
+            await pyfuse3.main(1, workers)
             nursery.cancel_scope.cancel()
 
 

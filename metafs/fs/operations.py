@@ -12,6 +12,8 @@
 - A listing resumes from the last name it returned (one seek per readdir request).
 - Every handler maps `MetafsError.errno` to `FUSEError`; anything unexpected is logged with its
   traceback and answered with EIO, so no request can end the mount.
+- On a store behind round trips (etcd), the handlers run through `offload.py`: one that waits
+  for the store lets the others run; what they share they change only between two waits.
 - Memory: the node sweep (a trio task) asks the kernel to forget the object directories the
   inode table picks, and drops listings no one has read for a while.
 - Coherence: entries and attributes are cached by the kernel for `timeout` seconds (below one
@@ -43,6 +45,7 @@ from ..codec import now_ns
 from ..errors import InvalidArgument, MetafsError
 from . import fields, names
 from .inodes import MAX_NODES, ROOT, Inodes
+from .offload import Offload
 from .scratch import Scratch, ScratchFile, is_side_file, is_vim_probe
 from .tree import Tree
 from .view import GROUP, LABELS, OBJECT, SUBDIR, TOP, Path, Stat
@@ -60,9 +63,10 @@ XATTR_NAME_MAX = 255  # the kernel's limit on an attribute's name, prefix includ
 
 
 def handler(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a synchronous handler as pyfuse3 expects, turning every error into a FUSEError."""
+    """Run a synchronous handler as pyfuse3 expects, turning every error into a FUSEError: on
+    the loop's thread, or through the mount's `Offload` if it has one (offload.py)."""
 
-    async def run(self: Operations, *args: Any) -> Any:
+    def call(self: Operations, *args: Any) -> Any:
         try:
             return fn(self, *args)
         except pyfuse3.FUSEError:
@@ -76,6 +80,12 @@ def handler(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception:
             log.exception("unexpected error in %s%r", fn.__name__, args[:2])
             raise pyfuse3.FUSEError(errno.EIO) from None
+
+    async def run(self: Operations, *args: Any) -> Any:
+        offload = self.offload
+        if offload is None:
+            return call(self, *args)
+        return await offload.run(call, self, *args)
 
     run.__name__ = fn.__name__
     run.__doc__ = fn.__doc__
@@ -152,9 +162,17 @@ class Notifier:
 class Operations(pyfuse3.Operations):
     enable_writeback_cache = False  # write errors must reach the writer
 
-    def __init__(self, tree: Tree, *, timeout: float = 0.9, max_nodes: int = MAX_NODES) -> None:
+    def __init__(
+        self,
+        tree: Tree,
+        *,
+        timeout: float = 0.9,
+        max_nodes: int = MAX_NODES,
+        offload: Offload | None = None,
+    ) -> None:
         super().__init__()
         self.tree = tree
+        self.offload = offload  # None: every handler runs on the loop's thread
         self.timeout = timeout
         self.uid, self.gid = os.getuid(), os.getgid()
         self.notifier: Notifier | None = None

@@ -23,6 +23,7 @@ import grpc
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
+from .. import waiting
 from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, MetafsError, NotFound
 from . import PermissionDenied
 from .proto import events_pb2, task_pb2, tasks_pb2, version_pb2
@@ -106,7 +107,9 @@ class Containerd:
             response_deserializer=answer.FromString,
         )
         try:
-            return stub(request, timeout=self.timeout, metadata=self._metadata())
+            return waiting.result(
+                lambda: stub.future(request, timeout=self.timeout, metadata=self._metadata())
+            )
         except grpc.RpcError as exc:
             raise self._error(exc, method) from None
 

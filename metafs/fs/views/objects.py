@@ -123,8 +123,11 @@ class ObjectView(View, Generic[Obj]):
         self._listed_at = time.monotonic()
         names = self._listing
         if names is None:
+            generation = self._generation
             with self.store.read() as tx:
-                names = self._listing = list(self._names(tx, None))
+                names = list(self._names(tx, None))
+            if self._generation == generation:  # see `_shown`
+                self._listing = names
             listed = hash(tuple(names))
             if listed != self._listed_hash:  # a change by another process, say
                 if self._listed_hash:
@@ -251,12 +254,17 @@ class ObjectView(View, Generic[Obj]):
         if name in self._objects:
             self._objects.move_to_end(name)
             return self._objects[name]
+        generation = self._generation
         with self.store.read() as tx:
             obj = self.load(tx, name)
         shown = None if obj is None else Shown(self, name, obj)
-        self._objects[name] = shown
-        if len(self._objects) > CACHED_OBJECTS:
-            self._objects.popitem(last=False)
+        # A mount on etcd answers other requests while this one waits for the store
+        # (offload.py): one of them may have found a newer generation meanwhile, which what
+        # was read here may predate. It is the answer to this request, but not kept.
+        if self._generation == generation:
+            self._objects[name] = shown
+            if len(self._objects) > CACHED_OBJECTS:
+                self._objects.popitem(last=False)
         return shown
 
     def _names(self, tx: Txn, after: str | None, start: str | None = None) -> Iterator[str]:

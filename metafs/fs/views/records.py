@@ -82,11 +82,13 @@ class Records:
         if path in self._records:
             self._records.move_to_end(path)
             return self._records[path]
+        generation = self._generation
         with self.store.read() as tx:
             record = load(tx, path)
-        self._records[path] = record
-        if len(self._records) > CACHED_RECORDS:
-            self._records.popitem(last=False)
+        if self._generation == generation:  # not if a newer one came meanwhile (objects.py)
+            self._records[path] = record
+            if len(self._records) > CACHED_RECORDS:
+                self._records.popitem(last=False)
         return record
 
     def why(self, record: Record) -> bytes:
@@ -103,11 +105,11 @@ class Records:
         generation, now = self.store.generation(), now_ns()
         if generation == self._generation and now < self._valid_until:
             return
+        with self.store.read() as tx:  # first: other requests may be answered meanwhile
+            valid_until = self._next_expiry(tx, now)
         self._records.clear()
         self._explainer = None
-        self._generation, self.read_at = generation, now
-        with self.store.read() as tx:
-            self._valid_until = self._next_expiry(tx, now)
+        self._generation, self.read_at, self._valid_until = generation, now, valid_until
 
     def _next_expiry(self, tx: Txn, now: int) -> int:
         """The first moment after `now` at which a lease or an ingest of the namespace expires
