@@ -125,7 +125,8 @@ class Offload(waiting.Waiting):
             token = trio.lowlevel.current_trio_token()
 
             def on_done(_future: object) -> None:  # in gRPC's thread
-                self.completed = True  # for wait.py, which may set `answered` first
+                if self.answered is answered:  # not a call given up (cancelled) long ago
+                    self.completed = True  # for wait.py, which may set `answered` first
                 token.run_sync_soon(answered.set)
 
             future.add_done_callback(on_done)
